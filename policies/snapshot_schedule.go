@@ -1,0 +1,115 @@
+package policies
+
+// snapshot-schedule: the control plane can be rebuilt, volume data cannot, so
+// no StatefulSet is admitted without naming the snapshot schedule its data is
+// protected by.
+//
+// Reads: the StatefulSet's label (stateguard.dev/snapshot-schedule by
+// default), whose value must be one of the configured schedule names, never a
+// cron string (label values hold neither spaces nor '*'; the cron lives in the
+// snapshot tool's own schedule object).
+//
+// Mutates (CREATE): copies the label into every claim template's labels, so
+// the PVCs the StatefulSet controller creates carry it and label-selecting
+// snapshot tools (snapscheduler claimSelector, Velero, k8up,
+// VolumeGroupSnapshot) actually pick them up. On UPDATE it only copies the
+// label back from the live templates, since templates are immutable.
+//
+// On UPDATE, removing the label or setting an unknown value is a violation;
+// switching between known schedules is allowed with a warning, because claims
+// that already exist keep the old label. A StatefulSet that never had the
+// label (it predates the policy) only gets a warning, so it can still scale.
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+var snapshotSchedulePolicy = Policy{
+	ID:                  SnapshotSchedule,
+	MutateStatefulSet:   mutateSnapshotSchedule,
+	ValidateStatefulSet: validateSnapshotSchedule,
+}
+
+// escapePointer escapes a map key for use in a JSON pointer (RFC 6901).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+func mutateSnapshotSchedule(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutation {
+	key := r.Config.Policies.SnapshotSchedule.LabelKey
+	var source func(i int) (string, bool)
+	switch r.Operation {
+	case Create:
+		value, ok := sts.Labels[key]
+		if !ok {
+			return nil
+		}
+		source = func(int) (string, bool) { return value, true }
+	case Update:
+		old := r.OldObject
+		if old == nil {
+			return nil
+		}
+		source = func(i int) (string, bool) {
+			if i >= len(old.Spec.VolumeClaimTemplates) || old.Spec.VolumeClaimTemplates[i].Name != sts.Spec.VolumeClaimTemplates[i].Name {
+				return "", false
+			}
+			if _, has := sts.Spec.VolumeClaimTemplates[i].Labels[key]; has {
+				return "", false // never overwrite what the request says on UPDATE
+			}
+			value, ok := old.Spec.VolumeClaimTemplates[i].Labels[key]
+			return value, ok
+		}
+	default:
+		return nil
+	}
+	var out []Mutation
+	for i := range sts.Spec.VolumeClaimTemplates {
+		value, ok := source(i)
+		tmpl := &sts.Spec.VolumeClaimTemplates[i]
+		if !ok || tmpl.Labels[key] == value {
+			continue
+		}
+		if tmpl.Labels == nil {
+			tmpl.Labels = map[string]string{}
+		}
+		tmpl.Labels[key] = value
+		out = append(out, Mutation{Policy: SnapshotSchedule, Path: claimTemplatesPointer(i, "/metadata/labels/"+escapePointer(key)), Value: value})
+	}
+	return out
+}
+
+func validateSnapshotSchedule(r *StatefulSetReview) ([]Issue, error) {
+	cfg := &r.Config.Policies.SnapshotSchedule
+	key := cfg.LabelKey
+	known := strings.Join(cfg.Schedules, ", ")
+	labelsPath := field.NewPath("metadata", "labels")
+	value, has := r.Object.Labels[key]
+
+	var oldValue string
+	var oldHas bool
+	if r.Operation == Update && r.OldObject != nil {
+		oldValue, oldHas = r.OldObject.Labels[key]
+	}
+	switch {
+	case !has && r.Operation == Update && !oldHas:
+		return []Issue{advisory(labelsPath, "",
+			"lack %s; add %s=<%s> so its volumes are snapshotted", key, key, strings.Join(cfg.Schedules, "|"))}, nil
+	case !has && r.Operation == Update:
+		return []Issue{violation(labelsPath.Key(key), "",
+			"removing the snapshot schedule (was %q) is not allowed; keep one of: %s", oldValue, known)}, nil
+	case !has:
+		return []Issue{violation(labelsPath, "",
+			"lack %s; add %s=<%s> so its volumes are snapshotted", key, key, strings.Join(cfg.Schedules, "|"))}, nil
+	case !contains(cfg.Schedules, value):
+		return []Issue{violation(labelsPath.Key(key), value,
+			"%q is not a known snapshot schedule; use one of: %s", value, known)}, nil
+	case r.Operation == Update && oldHas && oldValue != value && contains(cfg.Schedules, oldValue):
+		return []Issue{advisory(labelsPath.Key(key), value,
+			"schedule changed from %q to %q: existing claims keep %q until relabelled", oldValue, value, oldValue)}, nil
+	}
+	return nil, nil
+}
