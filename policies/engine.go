@@ -200,7 +200,7 @@ func (e *Engine) ValidateStatefulSet(req StatefulSetRequest, lookup Lookup) (Res
 		return Result{Exempt: exempt}, err
 	}
 	review := e.statefulSetReview(req, lookup)
-	result := Result{Warnings: warnings}
+	result := Result{Modes: modes, Warnings: warnings}
 	for _, p := range e.policies {
 		if p.ValidateStatefulSet == nil || modes[p.ID] == Disabled {
 			continue
@@ -225,8 +225,11 @@ func (e *Engine) ValidateService(req ServiceRequest, lookup Lookup) (Result, err
 		Object: req.Object, OldObject: req.OldObject,
 		Config: &e.config, Lookup: lookup,
 	}
-	result := Result{Warnings: warnings}
+	result := Result{Modes: map[PolicyID]Mode{}, Warnings: warnings}
 	for _, p := range e.policies {
+		if p.ValidateService != nil {
+			result.Modes[p.ID] = modes[p.ID]
+		}
 		if p.ValidateService == nil || modes[p.ID] == Disabled {
 			continue
 		}

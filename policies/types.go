@@ -95,7 +95,10 @@ type Mutation struct {
 // Result is the outcome of validating one object.
 type Result struct {
 	// Exempt is true when the object's namespace is exempt from every policy.
-	Exempt   bool
+	Exempt bool
+	// Modes is the mode each evaluated policy was in (disabled ones included),
+	// so callers can count decisions per policy even when nothing was found.
+	Modes    map[PolicyID]Mode
 	Findings []Finding
 	// Warnings are problems with the policy setup itself (e.g. an unknown mode
 	// label on the namespace), to be surfaced as admission warnings.

@@ -1,0 +1,127 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"github.com/stateguard/stateguard/policies"
+)
+
+// Options configures the webhook server.
+type Options struct {
+	Engine *policies.Engine
+	// RestConfig reaches the API server (informers and live reads).
+	RestConfig *rest.Config
+	// CertDir holds tls.crt and tls.key; they are reloaded when they change.
+	CertDir string
+	Port    int
+	// MetricsAddr and ProbeAddr are bind addresses; "0" disables one.
+	MetricsAddr string
+	ProbeAddr   string
+	// ShutdownGrace bounds how long in-flight reviews may take to finish.
+	ShutdownGrace time.Duration
+}
+
+// cachedTypes are the informers the lookups read, started before readiness.
+var cachedTypes = []client.Object{&corev1.Service{}, &storagev1.StorageClass{}, &corev1.Namespace{}, &appsv1.StatefulSet{}}
+
+// Run serves the admission webhooks until ctx is cancelled, then shuts down
+// gracefully: readiness turns false, in-flight reviews finish, and it returns.
+func Run(ctx context.Context, opts Options) error {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	server := webhook.NewServer(webhook.Options{
+		Port:    opts.Port,
+		CertDir: opts.CertDir,
+		TLSOpts: []func(*tls.Config){hardenTLS},
+	})
+	mgr, err := ctrl.NewManager(opts.RestConfig, manager.Options{
+		Scheme:                  scheme,
+		WebhookServer:           server,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		GracefulShutdownTimeout: &opts.ShutdownGrace,
+		Cache:                   cache.Options{ByObject: cachedObjects()},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	recorder, err := NewPrometheusRecorder(metrics.Registry)
+	if err != nil {
+		return err
+	}
+	handlers := &Handlers{
+		Engine:   opts.Engine,
+		Recorder: recorder,
+		Lookup: func(ctx context.Context) policies.Lookup {
+			return &clusterLookup{ctx: ctx, cache: mgr.GetCache(), live: mgr.GetAPIReader()}
+		},
+	}
+	for path, h := range handlers.ForPath() {
+		server.Register(path, &webhook.Admission{Handler: h, RecoverPanic: ptr(true)})
+	}
+
+	// Informers are started up front, not on the first request, so that
+	// readiness means the caches are synced.
+	for _, obj := range cachedTypes {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("starting the %T informer: %w", obj, err)
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("caches", func(req *http.Request) error {
+		syncCtx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(syncCtx) {
+			return fmt.Errorf("informer caches not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// hardenTLS refuses TLS below 1.2 and HTTP/2: the API server speaks
+// HTTP/1.1 to webhooks, and HTTP/2 rapid reset (CVE-2023-44487) is a cheap
+// way to exhaust a server that everything in the cluster depends on.
+func hardenTLS(c *tls.Config) {
+	c.MinVersion = tls.VersionTLS12
+	c.NextProtos = []string{"http/1.1"}
+	c.CipherSuites = []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
