@@ -134,21 +134,23 @@ func (c Config) Complete() Config {
 }
 
 // mergeCatalog overlays user entries on the profile's: a user entry with a
-// profile entry's name replaces only the fields it sets.
+// profile entry's name replaces only the fields it sets. User entries come
+// first and keep their positions (duplicates included, for Validate to
+// report), so a validation error's catalog[i] is the i-th entry of the file.
 func mergeCatalog(profile, user []CatalogClass) []CatalogClass {
-	out := append([]CatalogClass(nil), profile...)
-	index := make(map[string]int, len(out))
-	for i, c := range out {
-		index[c.Name] = i
+	byName := make(map[string]CatalogClass, len(profile))
+	for _, c := range profile {
+		byName[c.Name] = c
 	}
+	overridden := make(map[string]bool, len(user))
+	out := make([]CatalogClass, 0, len(profile)+len(user))
 	for _, u := range user {
-		i, ok := index[u.Name]
+		merged, ok := byName[u.Name]
 		if !ok {
-			index[u.Name] = len(out)
 			out = append(out, u)
 			continue
 		}
-		merged := out[i]
+		overridden[u.Name] = true
 		if u.Provisioner != "" && u.Provisioner != merged.Provisioner {
 			// A different provisioner is a different class: the profile's
 			// binding mode and expansion facts no longer apply.
@@ -163,7 +165,12 @@ func mergeCatalog(profile, user []CatalogClass) []CatalogClass {
 		if u.AllowVolumeExpansion != nil {
 			merged.AllowVolumeExpansion = u.AllowVolumeExpansion
 		}
-		out[i] = merged
+		out = append(out, merged)
+	}
+	for _, c := range profile {
+		if !overridden[c.Name] {
+			out = append(out, c)
+		}
 	}
 	return out
 }

@@ -69,15 +69,26 @@ func checkHeadlessService(namespace string, sts *appsv1.StatefulSet, lookup Look
 	if len(svc.Spec.Selector) == 0 {
 		issues = append(issues, violation(namePath, name,
 			"Service %q has no selector; select the pods by their template labels", name))
-	} else if !selects(svc.Spec.Selector, sts.Spec.Template.Labels) {
+	} else if missing := missingLabels(svc.Spec.Selector, sts.Spec.Template.Labels); len(missing) > 0 {
 		issues = append(issues, violation(field.NewPath("spec", "template", "metadata", "labels"), "",
-			"do not match Service %q selector %s; add the selector's labels to the pod template", name, labels.Set(svc.Spec.Selector)))
+			"lack %s, which Service %q selects; add them", missing, name))
 	}
 	if !svc.Spec.PublishNotReadyAddresses {
 		issues = append(issues, advisory(namePath, name,
 			"Service %q lacks publishNotReadyAddresses: true; clustered databases need peer DNS before they are ready", name))
 	}
 	return issues, nil
+}
+
+// missingLabels returns the selector's key/values that pod labels lack.
+func missingLabels(selector, podLabels map[string]string) labels.Set {
+	missing := labels.Set{}
+	for k, v := range selector {
+		if got, ok := podLabels[k]; !ok || got != v {
+			missing[k] = v
+		}
+	}
+	return missing
 }
 
 // selects reports whether a non-empty Service selector matches pod labels.
@@ -100,17 +111,17 @@ func guardHeadlessService(r *ServiceReview) ([]Issue, error) {
 	}
 	var broken func(*appsv1.StatefulSet) bool
 	var p *field.Path
-	var action string
+	var format string
 	switch {
 	case r.Operation == Delete:
 		broken = func(*appsv1.StatefulSet) bool { return true }
-		action = "deleting"
+		format = "deleting headless Service %[1]q breaks pod DNS of StatefulSet %[2]s; delete them first"
 	case r.Operation == Update && r.Object != nil:
 		broken = func(sts *appsv1.StatefulSet) bool {
 			return selects(old.Spec.Selector, sts.Spec.Template.Labels) && !selects(r.Object.Spec.Selector, sts.Spec.Template.Labels)
 		}
 		p = field.NewPath("spec", "selector")
-		action = "this selector change"
+		format = "no longer selects the pods of StatefulSet %[2]s, breaking their DNS; keep selecting them"
 	default:
 		return nil, nil
 	}
@@ -128,7 +139,5 @@ func guardHeadlessService(r *ServiceReview) ([]Issue, error) {
 		return nil, nil
 	}
 	sort.Strings(names)
-	return []Issue{violation(p, "",
-		"%s headless Service %q breaks pod DNS of StatefulSet %s; remove or repoint the StatefulSet first",
-		action, old.Name, strings.Join(names, ", "))}, nil
+	return []Issue{violation(p, "", format, old.Name, strings.Join(names, ", "))}, nil
 }

@@ -67,19 +67,19 @@ func TestHeadlessServiceStatefulSet(t *testing.T) {
 		sts:         mkStatefulSet(),
 		cluster:     mkCluster(withServices(mkService(headless(), publishNotReady(), withSelector(map[string]string{"app": "redis"})))),
 		want:        []string{"enforce spec.template.metadata.labels"},
-		wantMessage: `do not match Service "nginx" selector app=redis`,
+		wantMessage: `lack app=redis, which Service "nginx" selects; add them`,
 	}, {
 		name:        "selector key missing from the pod labels",
 		sts:         mkStatefulSet(),
 		cluster:     mkCluster(withServices(mkService(headless(), publishNotReady(), withSelector(map[string]string{"app": "nginx", "tier": "db"})))),
 		want:        []string{"enforce spec.template.metadata.labels"},
-		wantMessage: "app=nginx,tier=db",
+		wantMessage: "lack tier=db, which",
 	}, {
 		name:        "pods without labels",
 		sts:         mkStatefulSet(withPodLabels(nil)),
 		cluster:     mkCluster(),
 		want:        []string{"enforce spec.template.metadata.labels"},
-		wantMessage: "add the selector's labels to the pod template",
+		wantMessage: `lack app=nginx, which Service "nginx" selects`,
 	}, {
 		name:        "publishNotReadyAddresses missing is a warning only",
 		sts:         mkStatefulSet(),
@@ -159,7 +159,7 @@ func TestHeadlessServiceGuard(t *testing.T) {
 		op:         Delete,
 		old:        goodService(),
 		cluster:    mkCluster(withStatefulSets(web, otherService)),
-		wantDenied: []string{`deleting headless Service "nginx"`, "StatefulSet web;"},
+		wantDenied: []string{`deleting headless Service "nginx" breaks pod DNS of StatefulSet web; delete them first`},
 	}, {
 		name:       "delete names every StatefulSet that needs the Service, sorted",
 		op:         Delete,
@@ -193,7 +193,7 @@ func TestHeadlessServiceGuard(t *testing.T) {
 		old:        goodService(),
 		obj:        mkService(headless(), publishNotReady(), withSelector(map[string]string{"app": "nginx-v2"})),
 		cluster:    mkCluster(withStatefulSets(web, db)),
-		wantDenied: []string{`this selector change headless Service "nginx"`, "StatefulSet db, web;"},
+		wantDenied: []string{"no longer selects the pods of StatefulSet db, web, breaking their DNS"},
 		wantField:  "spec.selector",
 	}, {
 		name:       "selector update to an empty selector",

@@ -13,7 +13,8 @@ package policies
 // the PVCs the StatefulSet controller creates carry it and label-selecting
 // snapshot tools (snapscheduler claimSelector, Velero, k8up,
 // VolumeGroupSnapshot) actually pick them up. On UPDATE it only copies the
-// label back from the live templates, since templates are immutable.
+// label back from the live templates, since templates are immutable and a
+// re-applied manifest lacks it (or still has the value CREATE overwrote).
 //
 // On UPDATE, removing the label or setting an unknown value is a violation;
 // switching between known schedules is allowed with a warning, because claims
@@ -53,15 +54,22 @@ func mutateSnapshotSchedule(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mut
 		if old == nil {
 			return nil
 		}
+		copied, oldHas := old.Labels[key]
 		source = func(i int) (string, bool) {
 			if i >= len(old.Spec.VolumeClaimTemplates) || old.Spec.VolumeClaimTemplates[i].Name != sts.Spec.VolumeClaimTemplates[i].Name {
 				return "", false
 			}
-			if _, has := sts.Spec.VolumeClaimTemplates[i].Labels[key]; has {
-				return "", false // never overwrite what the request says on UPDATE
-			}
 			value, ok := old.Spec.VolumeClaimTemplates[i].Labels[key]
-			return value, ok
+			if !ok {
+				return "", false
+			}
+			// CREATE overwrote whatever the manifest had with the
+			// StatefulSet's label, so a re-applied manifest may carry a
+			// different value here; any other difference is the user's.
+			if current, has := sts.Spec.VolumeClaimTemplates[i].Labels[key]; has && current != value && (!oldHas || value != copied) {
+				return "", false
+			}
+			return value, true
 		}
 	default:
 		return nil
@@ -70,7 +78,7 @@ func mutateSnapshotSchedule(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mut
 	for i := range sts.Spec.VolumeClaimTemplates {
 		value, ok := source(i)
 		tmpl := &sts.Spec.VolumeClaimTemplates[i]
-		if !ok || tmpl.Labels[key] == value {
+		if current, has := tmpl.Labels[key]; !ok || (has && current == value) {
 			continue
 		}
 		if tmpl.Labels == nil {

@@ -151,7 +151,7 @@ func restoreStorageClass(old, sts *appsv1.StatefulSet) []Mutation {
 		if restorable {
 			for _, t := range extra {
 				sts.Spec.VolumeClaimTemplates = append(sts.Spec.VolumeClaimTemplates, *t.DeepCopy())
-				out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: t.Name})
+				out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: *t.DeepCopy()})
 			}
 		}
 	}
@@ -209,13 +209,13 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 		if name == "" {
 			if !sc.AllowStaticBinding {
 				issues = append(issues, violation(p, "",
-					`is "" (static binding to pre-made volumes); name a StorageClass such as %s, or set allowStaticBinding: true in the config`, suggestClass(cfg, tmpl.Spec.AccessModes)))
+					`is "" (static binding); name a class such as %s or set allowStaticBinding: true`, suggestClass(cfg, tmpl.Spec, "")))
 			}
 			continue
 		}
 		if len(sc.Allowed) > 0 && !contains(sc.Allowed, name) {
 			issues = append(issues, violation(p, name,
-				"StorageClass %q is not allowed; use one of %s", name, strings.Join(sc.Allowed, ", ")))
+				"%q is not allowed; use one of %s", name, strings.Join(sc.Allowed, ", ")))
 			continue
 		}
 		class, err := lookup.StorageClass(name)
@@ -224,24 +224,21 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 		}
 		if class == nil {
 			issues = append(issues, violation(p, name,
-				"StorageClass %q not found; create it or use %s", name, suggestClass(cfg, tmpl.Spec.AccessModes)))
+				"StorageClass %q not found; create it or use %s", name, suggestClass(cfg, tmpl.Spec, name)))
 			continue
 		}
 		capability, known := Capabilities[class.Provisioner]
 		if !known {
 			if !warned[name] {
 				issues = append(issues, advisory(p, name,
-					"StorageClass %q uses provisioner %q, unknown to stateguard; its access modes are not checked", name, class.Provisioner))
+					"%q: unknown provisioner %q, access modes not checked", name, class.Provisioner))
 			}
 		} else {
-			volumeMode := corev1.PersistentVolumeFilesystem
-			if tmpl.Spec.VolumeMode != nil {
-				volumeMode = *tmpl.Spec.VolumeMode
-			}
+			volumeMode := volumeModeOf(tmpl.Spec)
 			for _, m := range tmpl.Spec.AccessModes {
 				if !capability.Supports(m, volumeMode) {
 					issues = append(issues, violation(p, name,
-						"StorageClass %q (%s) cannot serve %s with volumeMode %s; use %s", name, class.Provisioner, m, volumeMode, suggestClass(cfg, tmpl.Spec.AccessModes)))
+						"%q (%s) serves no %s %s volumes; use %s", name, class.Provisioner, m, volumeMode, suggestClass(cfg, tmpl.Spec, name)))
 					break
 				}
 			}
@@ -252,15 +249,15 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 		warned[name] = true
 		if class.ReclaimPolicy != nil && *class.ReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
 			issues = append(issues, advisory(p, name,
-				"StorageClass %q has reclaimPolicy Delete: a deleted claim takes its data with it; prefer a Retain class", name))
+				"%q has reclaimPolicy Delete: deleting a claim deletes its data; prefer a Retain class", name))
 		}
 		if known && capability.Zonal && class.VolumeBindingMode != nil && *class.VolumeBindingMode == "Immediate" {
 			issues = append(issues, advisory(p, name,
-				"StorageClass %q binds zonal disks Immediately: a pod may be scheduled away from its disk; use WaitForFirstConsumer", name))
+				"%q binds zonal disks Immediately, before pods are scheduled; use WaitForFirstConsumer", name))
 		}
 		if class.AllowVolumeExpansion == nil || !*class.AllowVolumeExpansion {
 			issues = append(issues, advisory(p, name,
-				"StorageClass %q does not allow volume expansion: a full volume cannot be grown in place", name))
+				"%q does not allow volume expansion: a full volume cannot be grown in place", name))
 		}
 	}
 	if rp := sts.Spec.PersistentVolumeClaimRetentionPolicy; rp != nil {
@@ -277,18 +274,66 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 	return issues, nil
 }
 
-// suggestClass names the class to use instead, for messages.
-func suggestClass(cfg *Config, modes []corev1.PersistentVolumeAccessMode) string {
-	if class, ok := cfg.ClassForAccessModes(modes); ok {
-		if allowed := cfg.Policies.StorageClass.Allowed; len(allowed) == 0 || contains(allowed, class) {
+// suggestClass names the class to use instead, for messages: the class the
+// config maps the template to, else a catalog class whose provisioner serves
+// the template; never failing, the class being reported.
+func suggestClass(cfg *Config, spec corev1.PersistentVolumeClaimSpec, failing string) string {
+	sc := &cfg.Policies.StorageClass
+	usable := func(name string) bool {
+		return name != "" && name != failing && (len(sc.Allowed) == 0 || contains(sc.Allowed, name))
+	}
+	provisioners := make(map[string]string, len(sc.Catalog))
+	for _, c := range sc.Catalog {
+		provisioners[c.Name] = c.Provisioner
+	}
+	if class, ok := cfg.ClassForAccessModes(spec.AccessModes); ok && usable(class) {
+		p, inCatalog := provisioners[class]
+		if _, known := Capabilities[p]; !inCatalog || !known || serves(p, spec) {
 			return fmt.Sprintf("%q", class)
 		}
 	}
-	if allowed := append([]string(nil), cfg.Policies.StorageClass.Allowed...); len(allowed) > 0 {
+	for _, c := range sc.Catalog {
+		if usable(c.Name) && serves(c.Provisioner, spec) {
+			return fmt.Sprintf("%q", c.Name)
+		}
+	}
+	var allowed []string
+	for _, name := range sc.Allowed {
+		if usable(name) {
+			allowed = append(allowed, name)
+		}
+	}
+	if len(allowed) > 0 {
 		sort.Strings(allowed)
 		return "one of " + strings.Join(allowed, ", ")
 	}
-	return "an existing StorageClass"
+	return "another StorageClass"
+}
+
+// serves reports whether a known provisioner serves every access mode of a
+// claim with its volume mode.
+func serves(provisioner string, spec corev1.PersistentVolumeClaimSpec) bool {
+	capability, ok := Capabilities[provisioner]
+	if !ok {
+		return false
+	}
+	modes := spec.AccessModes
+	if len(modes) == 0 {
+		modes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	for _, m := range modes {
+		if !capability.Supports(m, volumeModeOf(spec)) {
+			return false
+		}
+	}
+	return true
+}
+
+func volumeModeOf(spec corev1.PersistentVolumeClaimSpec) corev1.PersistentVolumeMode {
+	if spec.VolumeMode != nil {
+		return *spec.VolumeMode
+	}
+	return corev1.PersistentVolumeFilesystem
 }
 
 func contains(list []string, s string) bool {

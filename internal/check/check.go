@@ -17,6 +17,10 @@ import (
 	"github.com/stateguard/stateguard/policies"
 )
 
+// ConfigPolicy is the policy column of findings about the policy setup itself,
+// such as a namespace mode label that names no mode.
+const ConfigPolicy = "config"
+
 // Options configures a run.
 type Options struct {
 	Engine *policies.Engine
@@ -94,16 +98,7 @@ func Run(docs []*manifest.Document, opts Options) (*Outcome, error) {
 			return nil, err
 		}
 	}
-	for _, r := range rep.Results {
-		switch policies.Mode(r.Mode) {
-		case policies.Enforce:
-			rep.Summary.Violations++
-		case policies.Warn:
-			rep.Summary.Warnings++
-		case policies.Audit:
-			rep.Summary.Audits++
-		}
-	}
+	rep.CountFindings()
 	return out, nil
 }
 
@@ -135,7 +130,7 @@ func checkStatefulSet(engine *policies.Engine, b *bundle, o decoded, ids []strin
 	for _, w := range result.Warnings {
 		out.Report.Results = append(out.Report.Results, report.Result{
 			File: doc.File, Line: doc.Line, Column: doc.Column, APIVersion: doc.APIVersion, Kind: doc.Kind,
-			Namespace: sts.Namespace, Name: sts.Name, Policy: "config", Mode: string(policies.Warn), Message: w,
+			Namespace: sts.Namespace, Name: sts.Name, Policy: ConfigPolicy, Mode: string(policies.Warn), Message: w,
 		})
 	}
 	for _, f := range result.Findings {
