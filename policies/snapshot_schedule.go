@@ -18,7 +18,8 @@ package policies
 //
 // On UPDATE, removing the label or setting an unknown value is a violation;
 // switching between known schedules is allowed with a warning, because claims
-// that already exist keep the old label. A StatefulSet that never had the
+// that already exist keep the old label. An unknown value the live object
+// already had (a schedule since removed from the config) is only a warning. A StatefulSet that never had the
 // label (it predates the policy) only gets a warning, so it can still scale.
 
 import (
@@ -112,6 +113,11 @@ func validateSnapshotSchedule(r *StatefulSetReview) ([]Issue, error) {
 	case !has:
 		return []Issue{violation(labelsPath, "",
 			"lack %s; add %s=<%s> so its volumes are snapshotted", key, key, strings.Join(cfg.Schedules, "|"))}, nil
+	case !contains(cfg.Schedules, value) && r.Operation == Update && oldHas && oldValue == value:
+		// The value was known once and left the config since: denying would
+		// block scaling a StatefulSet nobody touched; only setting it is denied.
+		return []Issue{advisory(labelsPath.Key(key), value,
+			"%q is no longer a known snapshot schedule; use one of: %s", value, known)}, nil
 	case !contains(cfg.Schedules, value):
 		return []Issue{violation(labelsPath.Key(key), value,
 			"%q is not a known snapshot schedule; use one of: %s", value, known)}, nil

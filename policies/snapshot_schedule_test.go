@@ -168,6 +168,12 @@ func TestSnapshotScheduleUpdate(t *testing.T) {
 		old:  mkStatefulSet(withoutLabel(scheduleKey)),
 		sts:  mkStatefulSet(withSchedule("daily")),
 	}, {
+		name:        "an unknown value the live object already had only warns, so it can still scale",
+		old:         mkStatefulSet(withSchedule("monthly")),
+		sts:         mkStatefulSet(withSchedule("monthly"), func(s *appsv1.StatefulSet) { s.Spec.Replicas = ptr(int32(3)) }),
+		want:        []string{"warn " + labelField},
+		wantMessage: `"monthly" is no longer a known snapshot schedule`,
+	}, {
 		name: "label added on UPDATE with an unknown value",
 		old:  mkStatefulSet(withoutLabel(scheduleKey)),
 		sts:  mkStatefulSet(withSchedule("monthly")),
