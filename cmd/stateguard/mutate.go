@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
@@ -60,65 +60,58 @@ Exit status: 0 success (whatever the policies would decide: use check for that);
 	return c
 }
 
-// renderedFile is one input file's documents before and after mutation.
+// renderedFile is one input file's YAML stream before and after mutation.
 type renderedFile struct {
 	name          string
-	before, after [][]byte
+	before, after []byte
 }
 
+// renderFiles renders each input file twice: as read, and with the patches
+// applied. Untouched documents come out exactly as they were read.
 func renderFiles(docs []*manifest.Document, outcome *check.Outcome) ([]renderedFile, error) {
 	var files []renderedFile
-	for _, doc := range docs {
-		if len(files) == 0 || files[len(files)-1].name != doc.File {
-			files = append(files, renderedFile{name: doc.File})
+	for start := 0; start < len(docs); {
+		end := start + 1
+		for end < len(docs) && docs[end].File == docs[start].File {
+			end++
 		}
-		f := &files[len(files)-1]
-		before := doc.Source()
-		after := before
-		if patches := outcome.Patches[doc]; len(patches) > 0 {
-			var err error
-			if after, err = doc.Apply(patches); err != nil {
-				return nil, fmt.Errorf("%s:%d: applying changes: %w", doc.File, doc.Line, err)
-			}
+		group := docs[start:end]
+		start = end
+		var before, after bytes.Buffer
+		if err := manifest.WriteStream(&before, group, nil); err != nil {
+			return nil, err
 		}
-		f.before = append(f.before, before)
-		f.after = append(f.after, after)
+		if err := manifest.WriteStream(&after, group, outcome.Patches); err != nil {
+			return nil, err
+		}
+		files = append(files, renderedFile{name: group[0].File, before: before.Bytes(), after: after.Bytes()})
 	}
 	return files, nil
 }
 
-func joinDocs(docs [][]byte) []byte {
-	var b bytes.Buffer
-	for i, d := range docs {
-		if i > 0 {
-			b.WriteString("---\n")
-		}
-		b.Write(d)
-		if len(d) > 0 && d[len(d)-1] != '\n' {
-			b.WriteByte('\n')
-		}
-	}
-	return b.Bytes()
-}
-
 func writeStream(w io.Writer, files []renderedFile) error {
-	var all [][]byte
-	for _, f := range files {
-		all = append(all, f.after...)
+	for i, f := range files {
+		if i > 0 {
+			if _, err := io.WriteString(w, "---\n"); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(f.after); err != nil {
+			return err
+		}
 	}
-	_, err := w.Write(joinDocs(all))
-	return err
+	return nil
 }
 
 func writeDiff(w io.Writer, files []renderedFile) error {
 	for _, f := range files {
-		before, after := joinDocs(f.before), joinDocs(f.after)
+		before, after := f.before, f.after
 		if bytes.Equal(before, after) {
 			continue
 		}
 		text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 			A: difflib.SplitLines(string(before)), B: difflib.SplitLines(string(after)),
-			FromFile: "a/" + f.name, ToFile: "b/" + f.name, Context: 3,
+			FromFile: "a/" + strings.TrimPrefix(f.name, "/"), ToFile: "b/" + strings.TrimPrefix(f.name, "/"), Context: 3,
 		})
 		if err != nil {
 			return err

@@ -1,0 +1,3 @@
+package manifest
+import ("bytes";"io")
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
