@@ -77,8 +77,10 @@ func Run(ctx context.Context, opts Options) error {
 			return &clusterLookup{ctx: ctx, cache: mgr.GetCache(), live: mgr.GetAPIReader()}
 		},
 	}
+	// The manager runs its webhook server only once asked for it by
+	// GetWebhookServer; registering on our own reference would never serve.
 	for path, h := range handlers.ForPath() {
-		server.Register(path, &webhook.Admission{Handler: h, RecoverPanic: ptr(true)})
+		mgr.GetWebhookServer().Register(path, &webhook.Admission{Handler: h, RecoverPanic: ptr(true)})
 	}
 
 	// Informers are started up front, not on the first request, so that

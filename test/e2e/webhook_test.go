@@ -121,8 +121,8 @@ func verdictCases() []verdictCase {
 		{name: "dangling-mount", manifest: app{name: "db", service: headless, label: "weekly", extraMount: "logs"}.yaml()},
 		{name: "no-service", manifest: app{name: "db", label: "daily"}.yaml(), denied: true, message: `[headless-service] Service "db" not found`},
 		{name: "not-headless", manifest: withSvc("selector: {app: %s}\n  ports: [{port: 80}]").yaml(), denied: true, message: "is not headless"},
-		{name: "selector-mismatch", manifest: withSvc("clusterIP: None\n  selector: {app: %s-other}\n  ports: [{port: 80}]").yaml(), denied: true, message: "do not match Service"},
-		{name: "disk-for-rwx", manifest: app{name: "db", service: headless, label: "daily", accessMode: "ReadWriteMany", class: "managed-csi"}.yaml(), denied: true, message: "cannot serve ReadWriteMany"},
+		{name: "selector-mismatch", manifest: withSvc("clusterIP: None\n  selector: {app: %s-other}\n  ports: [{port: 80}]").yaml(), denied: true, message: `lack app=db-other, which Service "db" selects`},
+		{name: "disk-for-rwx", manifest: app{name: "db", service: headless, label: "daily", accessMode: "ReadWriteMany", class: "managed-csi"}.yaml(), denied: true, message: "serves no ReadWriteMany Filesystem volumes"},
 		{name: "unknown-class", manifest: app{name: "db", service: headless, label: "daily", class: "fast"}.yaml(), denied: true, message: `StorageClass "fast" not found`},
 		{name: "no-schedule", manifest: app{name: "db", service: headless}.yaml(), denied: true, message: "[snapshot-schedule]"},
 		{name: "unknown-schedule", manifest: app{name: "db", service: headless, label: "every-minute"}.yaml(), denied: true, message: `"every-minute" is not a known snapshot schedule`},
@@ -206,10 +206,15 @@ func TestWebhook(t *testing.T) {
 
 	t.Run("server dry-run gives the same verdicts and creates nothing", func(t *testing.T) {
 		ns := namespace(t, "dry-run")
-		_, stderr, err := c.Kubectl(t, app{name: "db", service: headless}.yaml(), "apply", "--dry-run=server", "-n", ns, "-f", "-")
+		// A dry run persists nothing, so the Service a StatefulSet needs must
+		// exist for real before the StatefulSet's dry run.
+		withService := app{name: "db", service: headless, label: "daily"}.yaml()
+		service, statefulSet, _ := strings.Cut(withService, "---\n")
+		c.MustKubectl(t, service, "apply", "-n", ns, "-f", "-")
+		_, stderr, err := c.Kubectl(t, app{name: "db"}.yaml(), "apply", "--dry-run=server", "-n", ns, "-f", "-")
 		require.Error(t, err)
 		assert.Contains(t, stderr, "[snapshot-schedule]")
-		out := c.MustKubectl(t, app{name: "db", service: headless, label: "daily"}.yaml(), "apply", "--dry-run=server", "-n", ns, "-f", "-", "-o", "jsonpath={.items[1].spec.volumeClaimTemplates[0].spec.storageClassName}")
+		out := c.MustKubectl(t, statefulSet, "apply", "--dry-run=server", "-n", ns, "-f", "-", "-o", "jsonpath={.spec.volumeClaimTemplates[0].spec.storageClassName}")
 		assert.Equal(t, "managed-csi", out, "dry-run shows the mutation")
 		_, _, err = c.Kubectl(t, "", "get", "sts", "db", "-n", ns)
 		assert.Error(t, err, "dry-run created the StatefulSet")
