@@ -97,6 +97,6 @@ type NopRecorder struct{}
 var _ Recorder = NopRecorder{}
 
 func (NopRecorder) Decision(policies.PolicyID, policies.Mode, string, string, bool) {}
-func (NopRecorder) Mutation(policies.PolicyID)                                        {}
-func (NopRecorder) Duration(string, time.Duration)                                    {}
-func (NopRecorder) Panic(string)                                                      {}
+func (NopRecorder) Mutation(policies.PolicyID)                                      {}
+func (NopRecorder) Duration(string, time.Duration)                                  {}
+func (NopRecorder) Panic(string)                                                    {}

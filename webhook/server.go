@@ -126,4 +126,3 @@ func hardenTLS(c *tls.Config) {
 }
 
 func ptr[T any](v T) *T { return &v }
-

@@ -202,4 +202,3 @@ func runCheck(t *testing.T, manifest string, args ...string) (int, string) {
 	require.NoError(t, err)
 	return 0, out.String()
 }
-
