@@ -158,7 +158,8 @@ func (e *Engine) modes(namespace string, lookup Lookup) (modes map[PolicyID]Mode
 	for _, p := range e.policies {
 		m, warning := e.config.ResolveMode(p.ID, labels)
 		modes[p.ID] = m
-		if warning != "" {
+		// One bad namespace-wide label would otherwise warn once per policy.
+		if warning != "" && !contains(warnings, warning) {
 			warnings = append(warnings, warning)
 		}
 	}

@@ -23,7 +23,7 @@ func (c *Config) ResolveMode(id PolicyID, namespaceLabels map[string]string) (Mo
 		}
 		m, err := ParseMode(value)
 		if err != nil {
-			return Enforce, fmt.Sprintf("namespace label %s=%q is not a mode (want one of %s); enforcing %s", key, value, joinModes(), id)
+			return Enforce, fmt.Sprintf("namespace label %s=%q is not a mode (want one of %s); enforcing", key, value, joinModes())
 		}
 		return m, ""
 	}

@@ -69,7 +69,7 @@ func TestResolveMode(t *testing.T) {
 		cfg:         Config{DefaultMode: Disabled},
 		labels:      map[string]string{perPolicy: "off", ModeLabel: "warn"},
 		want:        Enforce,
-		wantWarning: `namespace label stateguard.dev/mode.storage-class="off" is not a mode (want one of enforce, warn, audit, disabled); enforcing storage-class`,
+		wantWarning: `namespace label stateguard.dev/mode.storage-class="off" is not a mode (want one of enforce, warn, audit, disabled); enforcing`,
 	}, {
 		name:        "unknown namespace-wide value fails closed",
 		cfg:         Config{DefaultMode: Audit},

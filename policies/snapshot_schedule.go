@@ -106,13 +106,13 @@ func validateSnapshotSchedule(r *StatefulSetReview) ([]Issue, error) {
 	switch {
 	case !has && r.Operation == Update && !oldHas:
 		return []Issue{advisory(labelsPath, "",
-			"lack %s; add %s=<%s> so its volumes are snapshotted", key, key, strings.Join(cfg.Schedules, "|"))}, nil
+			"no %s label; add one naming a schedule: %s", key, known)}, nil
 	case !has && r.Operation == Update:
 		return []Issue{violation(labelsPath.Key(key), "",
 			"removing the snapshot schedule (was %q) is not allowed; keep one of: %s", oldValue, known)}, nil
 	case !has:
 		return []Issue{violation(labelsPath, "",
-			"lack %s; add %s=<%s> so its volumes are snapshotted", key, key, strings.Join(cfg.Schedules, "|"))}, nil
+			"no %s label; add one naming a schedule: %s", key, known)}, nil
 	case !contains(cfg.Schedules, value) && r.Operation == Update && oldHas && oldValue == value:
 		// The value was known once and left the config since: denying would
 		// block scaling a StatefulSet nobody touched; only setting it is denied.

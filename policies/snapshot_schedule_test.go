@@ -25,12 +25,12 @@ func TestSnapshotScheduleValidateCreate(t *testing.T) {
 		name:        "label missing",
 		sts:         mkStatefulSet(withoutLabel(scheduleKey)),
 		want:        []string{"enforce metadata.labels"},
-		wantMessage: "lack stateguard.dev/snapshot-schedule; add stateguard.dev/snapshot-schedule=<hourly|daily|weekly>",
+		wantMessage: "no stateguard.dev/snapshot-schedule label; add one naming a schedule: hourly, daily, weekly",
 	}, {
 		name:        "no labels at all",
 		sts:         mkStatefulSet(withLabels(nil)),
 		want:        []string{"enforce metadata.labels"},
-		wantMessage: "lack stateguard.dev/snapshot-schedule",
+		wantMessage: "no stateguard.dev/snapshot-schedule label",
 	}, {
 		name:        "unknown schedule",
 		sts:         mkStatefulSet(withSchedule("monthly")),
@@ -156,13 +156,13 @@ func TestSnapshotScheduleUpdate(t *testing.T) {
 		old:         mkStatefulSet(withoutLabel(scheduleKey)),
 		sts:         mkStatefulSet(withoutLabel(scheduleKey), func(s *appsv1.StatefulSet) { s.Spec.Replicas = ptr(int32(3)) }),
 		want:        []string{"warn metadata.labels"},
-		wantMessage: "lack stateguard.dev/snapshot-schedule",
+		wantMessage: "no stateguard.dev/snapshot-schedule label",
 	}, {
 		name:        "never had the label and no live object to compare",
 		old:         nil,
 		sts:         mkStatefulSet(withoutLabel(scheduleKey)),
 		want:        []string{"warn metadata.labels"},
-		wantMessage: "lack stateguard.dev/snapshot-schedule",
+		wantMessage: "no stateguard.dev/snapshot-schedule label",
 	}, {
 		name: "label added on UPDATE",
 		old:  mkStatefulSet(withoutLabel(scheduleKey)),
@@ -281,7 +281,7 @@ func TestSnapshotScheduleCustomConfig(t *testing.T) {
 	_, result = admit(t, e, create(mkStatefulSet(withClaim("data", modes(corev1.ReadWriteOnce), withClass("managed-csi")))), mkCluster())
 	got := findingsOf(result, SnapshotSchedule)
 	require.Len(t, got, 1, "the default key counts for nothing once another is configured")
-	assert.Equal(t, "add backup.example.com/schedule=<nightly|gold> so its volumes are snapshotted", got[0].Message[len("lack backup.example.com/schedule; "):])
+	assert.Equal(t, "no backup.example.com/schedule label; add one naming a schedule: nightly, gold", got[0].Message)
 
 	_, result = admit(t, e, create(mkStatefulSet(withLabels(map[string]string{key: "daily"}))), mkCluster())
 	got = findingsOf(result, SnapshotSchedule)

@@ -59,7 +59,9 @@ func denial(req admission.Request, findings []policies.Finding) admission.Respon
 			// The Path only renders the string it is given.
 			p = field.NewPath(f.Field)
 		}
-		errs = append(errs, field.Invalid(p, f.Value, "["+string(f.Policy)+"] "+f.Message))
+		// Forbidden, not Invalid: the message already says what was found,
+		// and echoing the value would push denials past one readable line.
+		errs = append(errs, field.Forbidden(p, "["+string(f.Policy)+"] "+f.Message))
 	}
 	var status *apierrors.StatusError
 	if req.Operation == "DELETE" {
