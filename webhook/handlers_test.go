@@ -33,7 +33,9 @@ type mapLookup struct {
 
 var _ policies.Lookup = (*mapLookup)(nil)
 
-func (m *mapLookup) Service(ns, name string) (*corev1.Service, error) { return m.services[ns+"/"+name], nil }
+func (m *mapLookup) Service(ns, name string) (*corev1.Service, error) {
+	return m.services[ns+"/"+name], nil
+}
 func (m *mapLookup) StorageClass(name string) (*storagev1.StorageClass, error) {
 	return m.classes[name], nil
 }
@@ -61,7 +63,9 @@ func (c *countingRecorder) Decision(p policies.PolicyID, m policies.Mode, decisi
 	defer c.mu.Unlock()
 	c.decisions = append(c.decisions, strings.Join([]string{string(p), string(m), decision, op, map[bool]string{true: "dry", false: "real"}[dry]}, " "))
 }
-func (c *countingRecorder) Mutation(p policies.PolicyID) { c.mutations = append(c.mutations, string(p)) }
+func (c *countingRecorder) Mutation(p policies.PolicyID) {
+	c.mutations = append(c.mutations, string(p))
+}
 func (c *countingRecorder) Duration(string, time.Duration) {}
 func (c *countingRecorder) Panic(string)                   { c.panics++ }
 
