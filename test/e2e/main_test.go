@@ -172,6 +172,23 @@ func (s *server) scrape(t *testing.T, prefix string) []string {
 	return out
 }
 
+// decisions sums stateguard_admission_decisions_total over the series whose
+// labels contain match.
+func (s *server) decisions(t *testing.T, match string) int {
+	t.Helper()
+	total := 0
+	for _, line := range s.scrape(t, "stateguard_admission_decisions_total{") {
+		if !strings.Contains(line, match) {
+			continue
+		}
+		var v float64
+		_, err := fmt.Sscan(line[strings.LastIndex(line, " ")+1:], &v)
+		require.NoError(t, err, line)
+		total += int(v)
+	}
+	return total
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

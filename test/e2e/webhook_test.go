@@ -253,10 +253,14 @@ func TestWebhook(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			fmt.Fprintf(&b, "%s---\n", app{name: fmt.Sprintf("db-%03d", i), service: headless, label: "daily"}.yaml())
 		}
+		before := srv.decisions(t, `operation="CREATE"`)
 		_, stderr, err := c.Kubectl(t, b.String(), "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		n := c.MustKubectl(t, "", "get", "sts", "-n", ns, "-o", "name")
 		assert.Len(t, strings.Fields(n), 100)
+		// One decision per policy per reviewed request, and nothing else: the
+		// metrics add up to exactly the requests made.
+		assert.Equal(t, 3*100, srv.decisions(t, `operation="CREATE"`)-before)
 	})
 
 	t.Run("failurePolicy Fail: webhook down refuses creates, back up admits them", func(t *testing.T) {
