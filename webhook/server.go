@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -38,14 +39,37 @@ type Options struct {
 	ProbeAddr   string
 	// ShutdownGrace bounds how long in-flight reviews may take to finish.
 	ShutdownGrace time.Duration
+	// ShutdownDelay is how long the server keeps serving, unready, after it
+	// is told to stop: long enough for the Service's endpoints to drop the
+	// pod, so the API server stops sending it reviews before it stops
+	// accepting them.
+	ShutdownDelay time.Duration
 }
 
 // cachedTypes are the informers the lookups read, started before readiness.
 var cachedTypes = []client.Object{&corev1.Service{}, &storagev1.StorageClass{}, &corev1.Namespace{}, &appsv1.StatefulSet{}}
 
 // Run serves the admission webhooks until ctx is cancelled, then shuts down
-// gracefully: readiness turns false, in-flight reviews finish, and it returns.
+// gracefully: readiness turns false, the server keeps answering for
+// ShutdownDelay, in-flight reviews finish (up to ShutdownGrace), and it returns.
 func Run(ctx context.Context, opts Options) error {
+	var stopping atomic.Bool
+	mgrCtx, stopManager := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopManager()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-mgrCtx.Done():
+			return
+		}
+		stopping.Store(true)
+		select {
+		case <-time.After(opts.ShutdownDelay):
+		case <-mgrCtx.Done():
+		}
+		stopManager()
+	}()
+
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
@@ -86,11 +110,19 @@ func Run(ctx context.Context, opts Options) error {
 	// Informers are started up front, not on the first request, so that
 	// readiness means the caches are synced.
 	for _, obj := range cachedTypes {
-		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+		if _, err := mgr.GetCache().GetInformer(mgrCtx, obj); err != nil {
 			return fmt.Errorf("starting the %T informer: %w", obj, err)
 		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
+		if stopping.Load() {
+			return fmt.Errorf("shutting down")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
@@ -106,7 +138,7 @@ func Run(ctx context.Context, opts Options) error {
 	}); err != nil {
 		return err
 	}
-	return mgr.Start(ctx)
+	return mgr.Start(mgrCtx)
 }
 
 // hardenTLS refuses TLS below 1.2 and HTTP/2: the API server speaks

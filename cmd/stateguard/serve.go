@@ -20,7 +20,7 @@ func newServeCommand() *cobra.Command {
 	var (
 		configPath, certDir, metricsAddr, probeAddr, kubeconfig, logFormat string
 		port                                                               int
-		grace                                                              time.Duration
+		grace, delay                                                       time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "serve",
@@ -34,8 +34,9 @@ that keeps StatefulSets' headless Services in place):
 TLS comes from --cert-dir (tls.crt, tls.key), reloaded when the files change,
 so cert-manager can rotate them without a restart. Lookups come from informer
 caches of Services, StorageClasses, Namespaces and StatefulSets; /readyz turns
-ready once TLS is served and those caches are synced. On SIGTERM it stops being
-ready, lets in-flight reviews finish (up to --shutdown-grace) and exits.`,
+ready once TLS is served and those caches are synced. On SIGTERM it turns
+unready, keeps serving for --shutdown-delay while endpoints drop the pod, lets
+in-flight reviews finish (up to --shutdown-grace) and exits.`,
 		Example: `  # In a cluster (the Helm chart runs it this way)
   stateguard serve --config /etc/stateguard/config.yaml --cert-dir /certs
 
@@ -58,7 +59,7 @@ ready, lets in-flight reviews finish (up to --shutdown-grace) and exits.`,
 			}
 			return webhook.Run(ctrl.SetupSignalHandler(), webhook.Options{
 				Engine: engine, RestConfig: restConfig, CertDir: certDir, Port: port,
-				MetricsAddr: metricsAddr, ProbeAddr: probeAddr, ShutdownGrace: grace,
+				MetricsAddr: metricsAddr, ProbeAddr: probeAddr, ShutdownGrace: grace, ShutdownDelay: delay,
 			})
 		},
 	}
@@ -69,7 +70,8 @@ ready, lets in-flight reviews finish (up to --shutdown-grace) and exits.`,
 	f.StringVar(&metricsAddr, "metrics-bind-address", ":8080", `address of /metrics ("0" disables it)`)
 	f.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, else $KUBECONFIG or ~/.kube/config)")
-	f.DurationVar(&grace, "shutdown-grace", 25*time.Second, "how long in-flight reviews may take to finish on shutdown")
+	f.DurationVar(&delay, "shutdown-delay", 5*time.Second, "how long to keep serving, unready, after SIGTERM, so endpoints drop the pod first")
+	f.DurationVar(&grace, "shutdown-grace", 20*time.Second, "how long in-flight reviews may take to finish on shutdown")
 	f.StringVar(&logFormat, "log-format", "json", "log format: json or text")
 	return c
 }

@@ -112,6 +112,7 @@ func startServer(t *testing.T, c *cluster.Cluster, args ...string) *server {
 		"--health-probe-bind-address", s.probeAddr,
 		"--metrics-bind-address", s.metrics,
 		"--log-format", "text",
+		"--shutdown-delay", "0s", // nothing routes to it through endpoints here
 	}, args...)
 	s.cmd = exec.Command(binary, full...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

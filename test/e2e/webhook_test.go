@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +263,33 @@ func TestWebhook(t *testing.T) {
 		// One decision per policy per reviewed request, and nothing else: the
 		// metrics add up to exactly the requests made.
 		assert.Equal(t, 3*100, srv.decisions(t, `operation="CREATE"`)-before)
+	})
+
+	t.Run("graceful shutdown: unready first, still serving while endpoints drain", func(t *testing.T) {
+		ns := namespace(t, "shutdown")
+		srv.stop(t)
+		srv = startServer(t, c, "--shutdown-delay", "30s")
+		require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+		c.Eventually(t, 10*time.Second, func() error {
+			resp, err := http.Get("http://" + srv.probeAddr + "/readyz")
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return fmt.Errorf("still ready after SIGTERM")
+			}
+			return nil
+		})
+		// Unready, but the API server's reviews are still answered.
+		_, stderr, err := c.Kubectl(t, app{name: "db", service: headless, label: "daily"}.yaml(), "apply", "-n", ns, "-f", "-")
+		require.NoError(t, err, stderr)
+		_, stderr, err = c.Kubectl(t, app{name: "nolabel", service: headless}.yaml(), "apply", "-n", ns, "-f", "-")
+		require.Error(t, err, "still enforcing while draining")
+		assert.Contains(t, stderr, "[snapshot-schedule]")
+		require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM)) // a second signal exits at once
+		srv.stop(t)
+		srv = startServer(t, c)
 	})
 
 	t.Run("failurePolicy Fail: webhook down refuses creates, back up admits them", func(t *testing.T) {
