@@ -25,10 +25,13 @@ type Patch struct {
 //
 // "add" creates missing objects on the way (unlike RFC 6902), replaces a member that
 // exists, inserts into a list at an index and appends at `-`; "replace" requires the
-// target to exist. Everything not patched keeps its comments, key order and style (flow
-// or block, quoting); blank lines and the exact indentation of the source are not kept.
-// Documents read as JSON come out in block style. Values are written so that they read
-// back under YAML 1.1 as what they are (a string "on" is quoted, say).
+// target to exist. Everything not patched keeps its comments, key order and style (a
+// flow list stays a flow list, quoted strings stay quoted); blank lines and the exact
+// indentation of the source are not kept. A document read as JSON, or written wholly in
+// flow style, comes out in block style. Values are written so that they read back under
+// YAML 1.1 as what they are (a string "on" is quoted, say). A path through an alias or a
+// merge key changes only the object at that path: what the alias names is copied there
+// first.
 //
 // For an item of a List, the whole List document is returned, with this item patched.
 // To patch several items of one List, use WriteStream. Apply does not change d.
@@ -105,6 +108,10 @@ func applyChunk(w io.Writer, ch *chunk, docs []*Document, patches map[*Document]
 		if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 			return &Error{File: ch.src.name, Line: int(ch.line), Column: int(ch.col), Message: "empty document"}
 		}
+		if data := ch.yamlData(); bytes.IndexByte(data, '!') >= 0 {
+			// `! 12` is the string "12" to kubectl; yaml.v3 would write it back as 12.
+			quoteNonSpecific(&doc, &converter{src: data})
+		}
 		if doc.Content[0].Style&yaml.FlowStyle != 0 {
 			// yaml.v3 writes a flow mapping on one line however long: a whole document
 			// in flow style is better rewritten in block style.
@@ -162,6 +169,15 @@ func emptyNulls(n *yaml.Node, flow bool) {
 	}
 	for _, c := range n.Content {
 		emptyNulls(c, flow)
+	}
+}
+
+func quoteNonSpecific(n *yaml.Node, c *converter) {
+	if n.Kind == yaml.ScalarNode && n.Style == 0 && c.nonSpecific(n) {
+		n.Style, n.Tag = yaml.DoubleQuotedStyle, "!!str"
+	}
+	for _, x := range n.Content {
+		quoteNonSpecific(x, c)
 	}
 }
 

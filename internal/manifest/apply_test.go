@@ -230,3 +230,14 @@ func TestApplyFlowDocument(t *testing.T) {
 		assert.Less(t, len(line), 100, "a flow document is written in block style when changed")
 	}
 }
+
+func TestApplyKeepsNonSpecificTag(t *testing.T) {
+	docs, err := readString(t, "apiVersion: v1\nkind: A\nv: ! 12\nw: [! on]\n")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"apiVersion":"v1","kind":"A","v":"12","w":["on"]}`, string(docs[0].JSON))
+	out, err := docs[0].Apply([]Patch{{Op: "add", Path: "/x", Value: 1}})
+	require.NoError(t, err)
+	again, err := readString(t, string(out))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"apiVersion":"v1","kind":"A","v":"12","w":["on"],"x":1}`, string(again[0].JSON), string(out))
+}

@@ -21,6 +21,13 @@ type converter struct {
 	line0, col0 int32
 	limit       int // cap on len(json), against alias bombs
 
+	// src is the chunk's text when it has a `!` in it: a plain scalar tagged with the
+	// non-specific tag `!` is a string to go-yaml v2, while yaml.v3 resolves it as if
+	// untagged and records no tag, so the text has to be looked at.
+	src        []byte
+	lineStarts []int
+	dry        int // > 0 while converting a value that a later duplicate key replaces
+
 	// go-yaml v2's alias accounting, so that we refuse what kubectl refuses.
 	decodeCount, aliasCount, aliasDepth int
 	expanding                           []*yaml.Node // anchors being expanded, to catch cycles
@@ -155,7 +162,7 @@ func (c *converter) value(n *yaml.Node, kl, kc int32, key, keyLen uint32, member
 }
 
 func (c *converter) scalar(n *yaml.Node) {
-	v, err := resolveNode(n)
+	v, err := c.resolve(n)
 	if err != nil {
 		c.fail(n, err)
 	}
@@ -171,7 +178,7 @@ func (c *converter) scalar(n *yaml.Node) {
 	case sUint:
 		c.json = strconv.AppendUint(c.json, v.u, 10)
 	case sFloat:
-		if math.IsNaN(v.f) || math.IsInf(v.f, 0) {
+		if (math.IsNaN(v.f) || math.IsInf(v.f, 0)) && c.dry == 0 {
 			c.fail(n, errorf("json: unsupported value: %s (JSON has no NaN or infinity; quote it to make it a string)", n.Value))
 		}
 		c.json = appendJSONFloat(c.json, v.f)
@@ -262,18 +269,70 @@ func (c *converter) collect(n *yaml.Node, ms *[]member) {
 			c.merge(v, ms)
 			continue
 		}
-		set(ms, member{c.key(k), k, v})
+		c.set(ms, member{c.key(k), k, v})
 	}
 }
 
-func set(ms *[]member, m member) {
+// set adds or replaces member m. go-yaml v2 decodes a value even when a later key
+// replaces it, so the replaced one is converted anyway, for the errors it may have (an
+// alias to its own anchor, say); v2 only fails on NaN when writing the JSON, which never
+// holds the replaced value.
+func (c *converter) set(ms *[]member, m member) {
 	for i := range *ms {
 		if (*ms)[i].key == m.key {
+			c.discard((*ms)[i].v)
 			(*ms)[i] = m
 			return
 		}
 	}
 	*ms = append(*ms, m)
+}
+
+func (c *converter) discard(v *yaml.Node) {
+	jl, el := len(c.json), len(c.ents)
+	c.dry++
+	c.value(v, 0, 0, 0, 0, false)
+	c.dry--
+	c.json, c.ents = c.json[:jl], c.ents[:el]
+}
+
+// resolve is resolveNode, but knows the non-specific tag `!`.
+func (c *converter) resolve(n *yaml.Node) (scalar, error) {
+	if n.Style == 0 && c.src != nil && c.nonSpecific(n) {
+		return scalar{s: n.Value}, nil
+	}
+	return resolveNode(n)
+}
+
+// nonSpecific reports whether plain scalar n is written with the tag `!` (after its
+// anchor, if any).
+func (c *converter) nonSpecific(n *yaml.Node) bool {
+	if c.lineStarts == nil {
+		c.lineStarts = append(c.lineStarts, 0)
+		for i, b := range c.src {
+			if b == '\n' {
+				c.lineStarts = append(c.lineStarts, i+1)
+			}
+		}
+	}
+	if n.Line < 1 || n.Line > len(c.lineStarts) {
+		return false
+	}
+	text := c.src[c.lineStarts[n.Line-1]:]
+	for col := 1; col < n.Column && len(text) > 0; col++ {
+		_, size := utf8.DecodeRune(text)
+		text = text[size:]
+	}
+	if len(text) > 0 && text[0] == '&' {
+		for len(text) > 0 && text[0] != ' ' && text[0] != '\t' && text[0] != '\n' {
+			text = text[1:]
+		}
+		for len(text) > 0 && (text[0] == ' ' || text[0] == '\t') {
+			text = text[1:]
+		}
+	}
+	return len(text) > 1 && text[0] == '!' && (text[1] == ' ' || text[1] == '\t' || text[1] == '\n' || text[1] == '\r' || text[1] == ',' || text[1] == ']' || text[1] == '}') ||
+		len(text) == 1 && text[0] == '!'
 }
 
 func (c *converter) merge(v *yaml.Node, ms *[]member) {
@@ -319,7 +378,8 @@ func (c *converter) key(k *yaml.Node) string {
 	if t.Kind != yaml.ScalarNode {
 		c.fail(k, errorf("invalid map key: a mapping or sequence cannot be a key"))
 	}
-	v, err := resolveNode(t)
+	c.count()
+	v, err := c.resolve(t)
 	if err != nil {
 		c.fail(k, err)
 	}
@@ -335,7 +395,7 @@ func (c *converter) key(k *yaml.Node) string {
 
 // appendJSONString appends s as a JSON string. Unlike encoding/json it does not escape
 // <, > and &: the result is read by programs, not embedded in HTML.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -345,7 +405,7 @@ func appendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
+			r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
 			if r == utf8.RuneError && size == 1 {
 				b = append(b, s[start:i]...)
 				b = append(b, `\ufffd`...)

@@ -3,6 +3,7 @@ package manifest
 import (
 	"math"
 	"strconv"
+	"sync"
 )
 
 // The fast path converts the YAML that nearly every manifest is written in — block
@@ -32,8 +33,19 @@ type errFast struct{}
 // reset) if the fast path cannot take it.
 func fastConvert(data []byte, c *converter) (ok bool) {
 	p := &fastParser{data: data, c: c}
+	lines := linePool.Get().(*[]fastLine)
+	defer func() {
+		*lines = p.lines[:0]
+		linePool.Put(lines)
+	}()
+	p.lines = (*lines)[:0]
 	if !p.scanLines() {
 		return false
+	}
+	if c.ents == nil {
+		// about an entry a line, and a few more for flow lists: sized so that append
+		// rarely doubles it, as the index is kept
+		c.ents = make([]entry, 0, len(p.lines)+len(p.lines)/8+8)
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -57,9 +69,10 @@ func fastConvert(data []byte, c *converter) (ok bool) {
 	return true
 }
 
+var linePool = sync.Pool{New: func() any { return new([]fastLine) }}
+
 func (p *fastParser) scanLines() bool {
 	data := p.data
-	p.lines = make([]fastLine, 0, len(data)/16)
 	start := 0
 	for start < len(data) {
 		end := start
@@ -120,7 +133,7 @@ func (p *fastParser) close(e int) {
 func (p *fastParser) mapping(line, ind, col int, kl, kc int32, key, keyLen uint32, member bool) {
 	e := p.open(kl, kc, line, col, key, keyLen, member, fObject)
 	p.c.json = append(p.c.json, '{')
-	var keysBuf [16]string
+	var keysBuf [16][]byte
 	keys := keysBuf[:0]
 	var seen map[string]struct{} // once there are many keys
 	first := true
@@ -135,7 +148,7 @@ func (p *fastParser) mapping(line, ind, col int, kl, kc int32, key, keyLen uint3
 		// duplicates are left to the general path, which applies go-yaml v2's rules
 		if seen == nil {
 			for _, prev := range keys {
-				if prev == k {
+				if string(prev) == string(k) {
 					panic(errFast{})
 				}
 			}
@@ -143,14 +156,14 @@ func (p *fastParser) mapping(line, ind, col int, kl, kc int32, key, keyLen uint3
 			if len(keys) == 16 {
 				seen = make(map[string]struct{}, 32)
 				for _, x := range keys {
-					seen[x] = struct{}{}
+					seen[string(x)] = struct{}{}
 				}
 			}
 		} else {
-			if _, dup := seen[k]; dup {
+			if _, dup := seen[string(k)]; dup {
 				panic(errFast{})
 			}
-			seen[k] = struct{}{}
+			seen[string(k)] = struct{}{}
 		}
 		if !first {
 			p.c.json = append(p.c.json, ',')
@@ -265,41 +278,54 @@ func (p *fastParser) sequence(ind int, kl, kc int32, key, keyLen uint32, member 
 
 // key parses a mapping key at text[col:]: a plain or quoted string followed by ':' and a
 // space or the end of the line. It returns the key and the offset after the ':', or -1.
-func (p *fastParser) key(text []byte, col int) (string, int) {
+func (p *fastParser) key(text []byte, col int) ([]byte, int) {
 	if col >= len(text) {
-		return "", -1
+		return nil, -1
 	}
 	switch text[col] {
 	case '"', '\'':
 		s, end, ok := quoted(text, col)
 		if !ok || end >= len(text) || text[end] != ':' || end+1 < len(text) && text[end+1] != ' ' {
-			return "", -1
+			return nil, -1
 		}
 		if len(s) > 1000 {
-			return "", -1
+			return nil, -1
 		}
 		return s, end + 1
 	}
 	if !plainStart(text, col) {
-		return "", -1
+		return nil, -1
 	}
 	for i := col; i < len(text); i++ {
 		switch text[i] {
 		case ':':
 			if i+1 == len(text) || text[i+1] == ' ' {
-				k := string(text[col:i])
-				if i-col > 1000 || k[len(k)-1] == ' ' || resolvePlain(k).kind != sString {
-					return "", -1
+				k := text[col:i]
+				if i-col > 1000 || k[len(k)-1] == ' ' || !plainIsString(k) {
+					return nil, -1
 				}
 				return k, i + 1
 			}
 		case '#':
 			if text[i-1] == ' ' {
-				return "", -1
+				return nil, -1
 			}
 		}
 	}
-	return "", -1
+	return nil, -1
+}
+
+// plainIsString reports whether plain scalar k resolves to a string, without allocating
+// for the usual key.
+func plainIsString(k []byte) bool {
+	switch resolveHint[k[0]] {
+	case 0:
+		return true
+	case 'M':
+		_, word := resolveWords[string(k)]
+		return !word
+	}
+	return resolvePlain(string(k)).kind == sString
 }
 
 // plainStart reports whether a plain scalar may start at text[col] (and is one the fast
@@ -319,18 +345,18 @@ func plainStart(text []byte, col int) bool {
 
 // quoted parses a one-line quoted scalar starting at text[col] (double-quoted ones only
 // without escapes) and returns its value and the offset after the closing quote.
-func quoted(text []byte, col int) (string, int, bool) {
+func quoted(text []byte, col int) ([]byte, int, bool) {
 	q := text[col]
 	if q == '"' {
 		for i := col + 1; i < len(text); i++ {
 			switch text[i] {
 			case '\\':
-				return "", 0, false
+				return nil, 0, false
 			case '"':
-				return string(text[col+1 : i]), i + 1, true
+				return text[col+1 : i], i + 1, true
 			}
 		}
-		return "", 0, false
+		return nil, 0, false
 	}
 	var buf []byte
 	from := col + 1
@@ -345,12 +371,12 @@ func quoted(text []byte, col int) (string, int, bool) {
 			continue
 		}
 		if buf == nil {
-			return string(text[from:i]), i + 1, true
+			return text[from:i], i + 1, true
 		}
 		buf = append(buf, text[from:i]...)
-		return string(buf), i + 1, true
+		return buf, i + 1, true
 	}
-	return "", 0, false
+	return nil, 0, false
 }
 
 // inline writes the value on the rest of the line from text[col] and its entry.
@@ -395,7 +421,7 @@ func (p *fastParser) inline(text []byte, col int, kl, kc int32, key, keyLen uint
 			e--
 		}
 		en := p.open(kl, kc, p.i, col, key, keyLen, member, fScalar)
-		p.scalar(string(text[col:e]))
+		p.scalar(text[col:e])
 		p.close(en)
 		end = e
 	}
@@ -410,8 +436,32 @@ func (p *fastParser) lineEnd(text []byte, end int) {
 	}
 }
 
-func (p *fastParser) scalar(s string) {
-	v := resolvePlain(s)
+func (p *fastParser) scalar(b []byte) {
+	switch resolveHint[b[0]] {
+	case 0:
+		p.c.json = appendJSONString(p.c.json, b)
+		return
+	case 'M':
+		if _, word := resolveWords[string(b)]; !word {
+			p.c.json = appendJSONString(p.c.json, b)
+			return
+		}
+	case 'D':
+		if len(b) < 19 && b[0] != '0' {
+			// the usual decimal number
+			n := int64(0)
+			for _, c := range b {
+				if c < '0' || c > '9' {
+					goto general
+				}
+				n = n*10 + int64(c-'0')
+			}
+			p.c.json = strconv.AppendInt(p.c.json, n, 10)
+			return
+		}
+	}
+general:
+	v := resolvePlain(string(b))
 	switch v.kind {
 	case sString:
 		p.c.json = appendJSONString(p.c.json, v.s)
@@ -466,7 +516,7 @@ func (p *fastParser) flowSequence(text []byte, col int, kl, kc int32, key, keyLe
 				e++
 			}
 			ie := p.open(0, 0, p.i, i, uint32(n), 0, false, fScalar)
-			p.scalar(string(text[i:e]))
+			p.scalar(text[i:e])
 			p.close(ie)
 		}
 		i = skipSpaces(text, e)

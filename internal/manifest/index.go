@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -124,8 +125,8 @@ func (x *index) str(e int) (string, bool) {
 		return "", false
 	}
 	raw := x.json[p.start:p.end]
-	if s, err := strconv.Unquote(string(raw)); err == nil && !strings.ContainsRune(string(raw), '\\') {
-		return s, true
+	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {

@@ -21,7 +21,8 @@ import (
 	"sync/atomic"
 )
 
-// Document is one Kubernetes object read from the input.
+// Document is one Kubernetes object read from the input. It is not changed after Read
+// returns it, and its methods are safe for concurrent use.
 type Document struct {
 	// File is the path as the user named it (joined with the walked directory), or
 	// "<stdin>".
@@ -107,8 +108,9 @@ type source struct {
 }
 
 // Read reads every path: a file (whatever its extension), a directory (recursively, its
-// *.yaml, *.yml and *.json files in lexical order, skipping directories whose names start
-// with a dot, such as .git) or "-" for Options.Stdin.
+// *.yaml, *.yml and *.json files in lexical order, leaving out files and directories whose
+// names start with a dot, such as .git or .pre-commit-config.yaml, and not following
+// symbolic links to directories inside it) or "-" for Options.Stdin.
 //
 // The documents come back in a deterministic order: paths in the order given, files within
 // a directory sorted, documents in source order, List items in place of their List. Empty
@@ -163,7 +165,11 @@ func Read(paths []string, opts Options) ([]*Document, error) {
 			slots = append(slots, &slot{path: p, src: &source{name: p}})
 			continue
 		}
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+		root := p
+		if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&os.ModeSymlink != 0 {
+			root = p + string(filepath.Separator) // so that WalkDir follows it
+		}
+		err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 			if err != nil {
 				slots = append(slots, &slot{errs: []*Error{pathError(path, err)}})
 				if d != nil && d.IsDir() {
@@ -171,10 +177,14 @@ func Read(paths []string, opts Options) ([]*Document, error) {
 				}
 				return nil
 			}
-			if d.IsDir() {
-				if path != p && strings.HasPrefix(d.Name(), ".") {
+			if path != root && strings.HasPrefix(d.Name(), ".") {
+				// .git, .github, .pre-commit-config.yaml: tooling, not manifests
+				if d.IsDir() {
 					return filepath.SkipDir
 				}
+				return nil
+			}
+			if d.IsDir() {
 				return nil
 			}
 			switch filepath.Ext(path) {

@@ -371,7 +371,7 @@ func TestReadPaths(t *testing.T) {
 		"upper.YAML":        doc("Ignored"),
 		".git/config.yaml":  doc("Ignored"),
 		"c/.hidden/x.yaml":  doc("Ignored"),
-		"c/.dotfile.yaml":   doc("Dot"),
+		"c/.dotfile.yaml":   doc("Ignored"),
 		"empty.yaml":        "",
 		"multi.yaml":        doc("M1") + "---\n" + doc("M2"),
 		"explicit/file.txt": doc("Explicit"),
@@ -394,7 +394,7 @@ func TestReadPaths(t *testing.T) {
 		got = append(got, rel+":"+d.Kind)
 	}
 	assert.Equal(t, []string{
-		"a/x.yml:AX", "a/y.json:AY", "a/z/deep.yaml:AZ", "a.yaml:A", "b.yaml:B", "c/.dotfile.yaml:Dot",
+		"a/x.yml:AX", "a/y.json:AY", "a/z/deep.yaml:AZ", "a.yaml:A", "b.yaml:B",
 		"multi.yaml:M1", "multi.yaml:M2", "explicit/file.txt:Explicit", "<stdin>:Stdin",
 	}, got)
 
@@ -409,6 +409,14 @@ func TestReadPaths(t *testing.T) {
 	var target *Error
 	assert.True(t, errors.As(err, &target))
 
+	// A symbolic link to a directory, named as a path, is followed.
+	link := filepath.Join(t.TempDir(), "link")
+	require.NoError(t, os.Symlink(filepath.Join(dir, "a"), link))
+	linked, err := Read([]string{link}, Options{})
+	require.NoError(t, err)
+	require.Len(t, linked, 3)
+	assert.Equal(t, filepath.Join(link, "x.yml"), linked[0].File)
+
 	// The order is the same whatever the number of workers.
 	for _, w := range []int{1, 2, 8} {
 		again, _ := Read([]string{dir}, Options{Workers: w})
@@ -416,7 +424,7 @@ func TestReadPaths(t *testing.T) {
 		for _, d := range again {
 			kinds = append(kinds, d.Kind)
 		}
-		assert.Equal(t, []string{"AX", "AY", "AZ", "A", "B", "Dot", "M1", "M2"}, kinds)
+		assert.Equal(t, []string{"AX", "AY", "AZ", "A", "B", "M1", "M2"}, kinds)
 	}
 }
 

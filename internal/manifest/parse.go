@@ -17,7 +17,6 @@ func parseChunk(ch *chunk) ([]*Document, []*Error) {
 	}
 	data := ch.yamlData()
 	c := &converter{line0: ch.line, col0: ch.col, limit: 16<<20 + 64*len(data)}
-	c.ents = make([]entry, 0, len(data)/12)
 	c.json = make([]byte, 0, len(data))
 	if fastConvert(data, c) {
 		return objects(ch, &index{json: c.json, ents: c.ents})
@@ -32,6 +31,9 @@ func parseChunk(ch *chunk) ([]*Document, []*Error) {
 // slowConvert converts a YAML chunk through yaml.v3's node tree. It returns a nil index
 // for a document that is skipped or wrong.
 func slowConvert(ch *chunk, data []byte, c *converter) (*index, []*Error) {
+	if bytes.IndexByte(data, '!') >= 0 {
+		c.src = data
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		if ch.jsonErr != nil {
@@ -46,7 +48,7 @@ func slowConvert(ch *chunk, data []byte, c *converter) (*index, []*Error) {
 	switch n.Kind {
 	case yaml.MappingNode:
 	case yaml.ScalarNode:
-		v, _ := resolveNode(n)
+		v, _ := c.resolve(n)
 		if v.kind == sNull {
 			return nil, nil // kubectl skips a null document
 		}

@@ -99,11 +99,15 @@ func resolvePlain(in string) scalar {
 		if strings.IndexByte(in, '_') >= 0 {
 			plain = strings.ReplaceAll(in, "_", "")
 		}
-		if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
-			return scalar{kind: sInt, i: i}
-		}
-		if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
-			return scalar{kind: sUint, u: u}
+		// strconv's errors allocate, and most of what gets here ("250m", "1Gi") is no
+		// number: try only what has an integer's shape.
+		if looksInteger(plain) {
+			if i, err := strconv.ParseInt(plain, 0, 64); err == nil {
+				return scalar{kind: sInt, i: i}
+			}
+			if u, err := strconv.ParseUint(plain, 0, 64); err == nil {
+				return scalar{kind: sUint, u: u}
+			}
 		}
 		if isYAMLStyleFloat(plain) {
 			if f, err := strconv.ParseFloat(plain, 64); err == nil {
@@ -114,6 +118,30 @@ func resolvePlain(in string) scalar {
 		// already accept or reject, so they are left out.
 	}
 	return scalar{s: in}
+}
+
+// looksInteger reports whether s could be accepted by strconv.ParseInt or ParseUint
+// with base 0: an optional sign, then digits, or a 0x, 0o or 0b prefix and hex digits.
+func looksInteger(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if len(s) > 2 && s[0] == '0' {
+		switch s[1] {
+		case 'x', 'X', 'o', 'O', 'b', 'B':
+			s = s[2:]
+		}
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // isYAMLStyleFloat matches ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$ (v2's yamlStyleFloat).

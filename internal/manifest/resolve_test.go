@@ -82,6 +82,7 @@ func TestYAML11Tagged(t *testing.T) {
 		"v: !!bool 'yes'", "v: !!null ''", "v: !!null x", "v: !foo on", "v: !!binary aGVsbG8=",
 		"v: !!binary '!!!'", "v: !!timestamp 2001-12-14", "v: !!float 1e999", "v: !!int 18446744073709551615",
 		"v: !!float 18446744073709551615", "? !!str on\n: x", "? !!int 1\n: x",
+		"v: ! 12", "v: ! on", "v: !", "v: &a ! 5\nw: *a", "! yes: 1", "v: [! 1, ! ]", "v: ! 'q'",
 	} {
 		t.Run(in, func(t *testing.T) {
 			in := "apiVersion: v1\nkind: X\n" + in + "\n"
@@ -109,6 +110,8 @@ func TestYAMLStructureMatchesSigsYAML(t *testing.T) {
 		"nested merge":         "a: &a {x: 1}\nb: &b {<<: *a, y: 2}\nobj: {<<: *b, z: 3}\n",
 		"quoted merge key":     "obj: {'<<': {x: 1}}\n",
 		"duplicates":           "a: 1\na: 2\nb: {c: 1, c: {d: 2}}\n",
+		"replaced NaN":         "a: .nan\na: 1\n",
+		"replaced cycle":       "a: &d {b: *d, b: 1}\n",
 		"key collisions":       "on: 1\ntrue: 2\n",
 		"numeric keys":         "1: a\n1.5: b\n0x10: c\n1e3: d\n-1: e\n",
 		"block scalars":        "a: |\n  line1\n  line2\nb: >\n  folded\n  text\nc: |-\n  strip\nd: >+\n  keep\n\n",

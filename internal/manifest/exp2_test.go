@@ -1,3 +1,0 @@
-package manifest
-import ("bytes";"io")
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
