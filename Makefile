@@ -11,6 +11,8 @@ BENCH_FILES ?= 2000
 .DEFAULT_GOAL := help
 
 include hack/assets.mk
+include hack/chart.mk
+include hack/demo.mk
 
 .PHONY: help
 help: ## Show this help
