@@ -26,7 +26,7 @@ type Options struct {
 	Engine *policies.Engine
 	// Namespace is where objects without metadata.namespace live (--namespace).
 	Namespace string
-	// Workers decodes documents in parallel; 0 means GOMAXPROCS.
+	// Workers checks documents in parallel; 0 means GOMAXPROCS.
 	Workers int
 }
 
@@ -37,98 +37,102 @@ type Outcome struct {
 	Patches map[*manifest.Document][]manifest.Patch
 }
 
-// decoded is a document with the typed object the policies read, if any.
-type decoded struct {
-	doc         *manifest.Document
-	statefulSet *appsv1.StatefulSet
-	service     *corev1.Service
-	class       *storagev1.StorageClass
-	namespace   *corev1.Namespace
+// checked is what one StatefulSet document contributed to the report.
+type checked struct {
+	subject   report.Subject
+	results   []report.Result
+	mutations []report.Mutation
+	patches   []manifest.Patch
 }
 
-// Run checks docs. A document that cannot be decoded into its type is an
-// error for the whole run: with part of the bundle missing, any verdict could
-// be a false one.
+// Run checks docs in two passes: the first indexes the objects policies look
+// up (Services, StorageClasses, Namespaces), the second decodes and checks
+// each StatefulSet and lets it go, so memory stays flat however many there
+// are. A document that cannot be decoded into its type fails the whole run:
+// with part of the cluster missing, any verdict could be a false one.
 func Run(docs []*manifest.Document, opts Options) (*Outcome, error) {
-	objs, err := decodeAll(docs, opts.Workers)
-	if err != nil {
-		return nil, err
-	}
 	engine := opts.Engine
 	b := newBundle(engine.Config().CatalogStorageClasses())
-	files := map[string]bool{}
-	for _, o := range objs {
-		files[o.doc.File] = true
-		ns := o.doc.Namespace
-		if ns == "" {
-			ns = opts.Namespace
-		}
-		switch {
-		case o.statefulSet != nil:
-			o.statefulSet.Namespace = ns
-			b.statefulSets[ns] = append(b.statefulSets[ns], o.statefulSet)
-		case o.service != nil:
-			o.service.Namespace = ns
-			b.services[ns+"/"+o.service.Name] = o.service
-		case o.class != nil:
-			policies.DefaultStorageClass(o.class)
-			b.classes[o.class.Name] = o.class
-		case o.namespace != nil:
-			b.namespaces[o.namespace.Name] = o.namespace
-		}
+	if err := b.index(docs, opts.Namespace, opts.Workers); err != nil {
+		return nil, err
 	}
 
-	out := &Outcome{
-		Report:  &report.Report{Results: []report.Result{}, Mutations: []report.Mutation{}},
-		Patches: map[*manifest.Document][]manifest.Patch{},
-	}
-	rep := out.Report
-	rep.Summary.Files = len(files)
-	rep.Summary.Objects = len(objs)
 	ids := make([]string, 0, len(engine.Policies()))
 	for _, id := range engine.Policies() {
 		ids = append(ids, string(id))
 	}
-	for _, o := range objs {
-		if o.statefulSet == nil {
-			continue
+	var statefulSets []*manifest.Document
+	files := map[string]bool{}
+	for _, doc := range docs {
+		files[doc.File] = true
+		if isStatefulSet(doc) {
+			statefulSets = append(statefulSets, doc)
 		}
-		rep.Summary.StatefulSets++
-		if err := checkStatefulSet(engine, b, o, ids, out); err != nil {
-			return nil, err
+	}
+	out := make([]checked, len(statefulSets))
+	errs := make([]error, len(statefulSets))
+	parallel(len(statefulSets), opts.Workers, func(i int) {
+		out[i], errs[i] = checkStatefulSet(engine, b, statefulSets[i], opts.Namespace, ids)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	outcome := &Outcome{
+		Report:  &report.Report{Results: []report.Result{}, Mutations: []report.Mutation{}},
+		Patches: map[*manifest.Document][]manifest.Patch{},
+	}
+	rep := outcome.Report
+	rep.Summary.Files = len(files)
+	rep.Summary.Objects = len(docs)
+	rep.Summary.StatefulSets = len(statefulSets)
+	for i, c := range out {
+		rep.Subjects = append(rep.Subjects, c.subject)
+		rep.Results = append(rep.Results, c.results...)
+		rep.Mutations = append(rep.Mutations, c.mutations...)
+		if len(c.patches) > 0 {
+			outcome.Patches[statefulSets[i]] = c.patches
 		}
 	}
 	rep.CountFindings()
-	return out, nil
+	return outcome, nil
 }
 
-func checkStatefulSet(engine *policies.Engine, b *bundle, o decoded, ids []string, out *Outcome) error {
-	doc, sts := o.doc, o.statefulSet
+func isStatefulSet(doc *manifest.Document) bool {
+	return doc.APIVersion == "apps/v1" && doc.Kind == "StatefulSet"
+}
+
+func checkStatefulSet(engine *policies.Engine, b *bundle, doc *manifest.Document, defaultNamespace string, ids []string) (checked, error) {
+	var out checked
+	sts := &appsv1.StatefulSet{}
+	if err := doc.Decode(sts); err != nil {
+		return out, err
+	}
+	sts.Namespace = namespaceOf(doc, defaultNamespace)
 	req := policies.StatefulSetRequest{Operation: policies.Create, Namespace: sts.Namespace, Object: sts}
 	mutated, mutations, err := engine.MutateStatefulSet(req, b)
 	if err != nil {
-		return &manifest.Error{File: doc.File, Line: doc.Line, Column: doc.Column, Message: err.Error()}
+		return out, &manifest.Error{File: doc.File, Line: doc.Line, Column: doc.Column, Message: err.Error()}
 	}
 	for _, m := range mutations {
 		line, _ := doc.PointerPosition(m.Path)
-		out.Report.Mutations = append(out.Report.Mutations, report.Mutation{
+		out.mutations = append(out.mutations, report.Mutation{
 			File: doc.File, Line: line, Kind: doc.Kind, Namespace: sts.Namespace, Name: sts.Name,
 			Policy: string(m.Policy), Path: m.Path, Value: m.Value,
 		})
-		out.Patches[doc] = append(out.Patches[doc], manifest.Patch{Op: "add", Path: m.Path, Value: m.Value})
+		out.patches = append(out.patches, manifest.Patch{Op: "add", Path: m.Path, Value: m.Value})
 	}
 	req.Object = mutated
 	result, err := engine.ValidateStatefulSet(req, b)
 	if err != nil {
-		return &manifest.Error{File: doc.File, Line: doc.Line, Column: doc.Column, Message: err.Error()}
+		return out, &manifest.Error{File: doc.File, Line: doc.Line, Column: doc.Column, Message: err.Error()}
 	}
-	subject := report.Subject{File: doc.File, Line: doc.Line, APIVersion: doc.APIVersion, Kind: doc.Kind, Namespace: sts.Namespace, Name: sts.Name}
+	out.subject = report.Subject{File: doc.File, Line: doc.Line, APIVersion: doc.APIVersion, Kind: doc.Kind, Namespace: sts.Namespace, Name: sts.Name}
 	if !result.Exempt {
-		subject.Policies = ids
+		out.subject.Policies = ids
 	}
-	out.Report.Subjects = append(out.Report.Subjects, subject)
 	for _, w := range result.Warnings {
-		out.Report.Results = append(out.Report.Results, report.Result{
+		out.results = append(out.results, report.Result{
 			File: doc.File, Line: doc.Line, Column: doc.Column, APIVersion: doc.APIVersion, Kind: doc.Kind,
 			Namespace: sts.Namespace, Name: sts.Name, Policy: ConfigPolicy, Mode: string(policies.Warn), Message: w,
 		})
@@ -138,64 +142,93 @@ func checkStatefulSet(engine *policies.Engine, b *bundle, o decoded, ids []strin
 		if f.Field != "" {
 			line, col = doc.Position(f.Field)
 		}
-		out.Report.Results = append(out.Report.Results, report.Result{
+		out.results = append(out.results, report.Result{
 			File: doc.File, Line: line, Column: col, APIVersion: doc.APIVersion, Kind: doc.Kind,
 			Namespace: sts.Namespace, Name: sts.Name, Policy: string(f.Policy), Mode: string(f.Mode),
 			Field: f.Field, Message: f.Message,
 		})
 	}
-	return nil
-}
-
-// decodeAll decodes the documents the policies read into their types, in
-// parallel; the result keeps the input order.
-func decodeAll(docs []*manifest.Document, workers int) ([]decoded, error) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	out := make([]decoded, len(docs))
-	errs := make([]error, len(docs))
-	var wg sync.WaitGroup
-	chunk := (len(docs) + workers - 1) / workers
-	for start := 0; start < len(docs); start += chunk {
-		end := min(start+chunk, len(docs))
-		wg.Add(1)
-		go func(start, end int) {
-			defer wg.Done()
-			for i := start; i < end; i++ {
-				out[i], errs[i] = decode(docs[i])
-			}
-		}(start, end)
-	}
-	wg.Wait()
-	var all []error
-	for _, err := range errs {
-		if err != nil {
-			all = append(all, err)
-		}
-	}
-	if len(all) > 0 {
-		return nil, errors.Join(all...)
-	}
 	return out, nil
 }
 
-func decode(doc *manifest.Document) (decoded, error) {
-	d := decoded{doc: doc}
-	var err error
-	switch doc.APIVersion + "/" + doc.Kind {
-	case "apps/v1/StatefulSet":
-		d.statefulSet = &appsv1.StatefulSet{}
-		err = doc.Decode(d.statefulSet)
-	case "v1/Service":
-		d.service = &corev1.Service{}
-		err = doc.Decode(d.service)
-	case "storage.k8s.io/v1/StorageClass":
-		d.class = &storagev1.StorageClass{}
-		err = doc.Decode(d.class)
-	case "v1/Namespace":
-		d.namespace = &corev1.Namespace{}
-		err = doc.Decode(d.namespace)
+func namespaceOf(doc *manifest.Document, defaultNamespace string) string {
+	if doc.Namespace != "" {
+		return doc.Namespace
 	}
-	return d, err
+	return defaultNamespace
+}
+
+// index decodes, in parallel, the objects the policies look up and adds them
+// to the bundle in input order, so that a later object of the same name wins
+// as it would in a cluster the input was applied to.
+func (b *bundle) index(docs []*manifest.Document, defaultNamespace string, workers int) error {
+	type lookupObject struct {
+		service   *corev1.Service
+		class     *storagev1.StorageClass
+		namespace *corev1.Namespace
+	}
+	objs := make([]lookupObject, len(docs))
+	errs := make([]error, len(docs))
+	parallel(len(docs), workers, func(i int) {
+		doc := docs[i]
+		var o lookupObject
+		var err error
+		switch doc.APIVersion + "/" + doc.Kind {
+		case "v1/Service":
+			o.service = &corev1.Service{}
+			err = doc.Decode(o.service)
+		case "storage.k8s.io/v1/StorageClass":
+			o.class = &storagev1.StorageClass{}
+			err = doc.Decode(o.class)
+		case "v1/Namespace":
+			o.namespace = &corev1.Namespace{}
+			err = doc.Decode(o.namespace)
+		}
+		objs[i], errs[i] = o, err
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, o := range objs {
+		switch {
+		case o.service != nil:
+			o.service.Namespace = namespaceOf(docs[i], defaultNamespace)
+			b.services[o.service.Namespace+"/"+o.service.Name] = o.service
+		case o.class != nil:
+			policies.DefaultStorageClass(o.class)
+			b.classes[o.class.Name] = o.class
+		case o.namespace != nil:
+			b.namespaces[o.namespace.Name] = o.namespace
+		}
+	}
+	return nil
+}
+
+// parallel runs f(0..n-1) on workers goroutines (GOMAXPROCS when 0), each
+// taking the next index, so uneven documents do not leave a core idle.
+func parallel(n, workers int, f func(int)) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, n)
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				j := i
+				i++
+				next.Unlock()
+				if j >= n {
+					return
+				}
+				f(j)
+			}
+		}()
+	}
+	wg.Wait()
 }
