@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/stateguard/stateguard/hack/demo/controlplane"
+	"github.com/stateguard/stateguard/internal/controlplane"
 )
 
 // As the chart's install would be: release stateguard in stateguard-system.
@@ -70,8 +68,9 @@ func (d *demo) run(ctx context.Context) error {
 	d.mu.Unlock()
 
 	d.say("Rendering the chart's webhook configurations")
-	d.detail("helm template %s %s --namespace %s --show-only templates/webhooks.yaml", release, d.o.chart, releaseNamespace)
-	hooks, err := controlplane.RenderChartWebhooks(ctx, d.o.helm, d.o.chart, release, releaseNamespace)
+	render := controlplane.ChartRender{Helm: d.o.helm, Chart: d.o.chart, Release: release, Namespace: releaseNamespace}
+	d.detail("helm %s", strings.Join(render.Args(), " "))
+	hooks, err := controlplane.RenderChartWebhooks(ctx, render)
 	if err != nil {
 		return err
 	}
@@ -289,23 +288,7 @@ func (d *demo) dumpLogs(w io.Writer) {
 	if dir == "" {
 		return
 	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*.log"))
-	sort.Strings(logs)
-	for _, path := range logs {
-		data, err := os.ReadFile(path)
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "---- %s (last 30 lines) ----\n%s\n", filepath.Base(path), tail(data, 30))
-	}
-}
-
-func tail(data []byte, n int) string {
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
+	controlplane.WriteLogTails(w, filepath.Join(dir, "logs"), 30)
 }
 
 func deref(s *string) string {

@@ -1,13 +1,20 @@
-// Package controlplane starts a local Kubernetes control plane (etcd +
+// Package controlplane starts a local Kubernetes control plane: etcd and
 // kube-apiserver through controller-runtime's envtest, and optionally
-// kube-controller-manager as a child process) outside of tests, with every
-// file it writes (etcd data, certificates, kubeconfigs, logs) under one
-// directory the caller owns.
+// kube-controller-manager as a child process, with the files it writes (etcd
+// data, certificates, kubeconfigs, logs) under one directory the caller owns.
+// The exception is envtest's webhook serving certificate, which envtest
+// always puts in a directory of its own under $TMPDIR (removed by Stop).
 //
-// It is what test/cluster does for tests, minus testing.TB: errors are
-// returned and Stop is the caller's to call. It lives under hack/demo for now;
-// moved to internal/controlplane, test/cluster could become a thin TB wrapper
-// around it.
+// It is shared by the integration tests (test/cluster wraps it for
+// testing.TB) and by `make demo` (hack/demo), so both run the control plane
+// the same way. It never calls into testing: errors are returned, and Stop is
+// the caller's to call.
+//
+// Children must not outlive the program that started them, however it ends:
+// kube-controller-manager, and processes started with StartProcess, run in
+// their own process group and, on Linux, get SIGKILL from the kernel when
+// this program dies; etcd and kube-apiserver, which envtest starts without
+// such a signal, are covered by a watchdog process (Linux only).
 //
 // There are no nodes, so pods never run; with the controller manager the
 // StatefulSet controller still creates Pod and PersistentVolumeClaim objects.
@@ -31,10 +38,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
+// DefaultStartTimeout bounds each component's start when
+// Options.StartTimeout is zero.
+const DefaultStartTimeout = 90 * time.Second
+
 // ControllerManagerControllers are the kube-controller-manager controllers
 // run when Options.ControllerManager is set: enough for a StatefulSet to get
 // its Pods and PersistentVolumeClaims, for PVCs to be matched against PVs, for
-// owned objects to be garbage-collected and for namespaces to be deleted.
+// owned objects to be garbage-collected and for namespaces to be deleted
+// (instead of staying Terminating). Anything more only costs start-up time
+// and CPU: without nodes or a scheduler, most controllers have nothing to do.
 var ControllerManagerControllers = []string{
 	"statefulset-controller",
 	"persistentvolume-binder-controller",
@@ -47,17 +60,31 @@ var ControllerManagerControllers = []string{
 // Options configures Start.
 type Options struct {
 	// Assets is the directory holding etcd, kube-apiserver and (with
-	// ControllerManager) kube-controller-manager.
+	// ControllerManager) kube-controller-manager. See CheckAssets.
 	Assets string
 	// Dir must exist; Start writes everything under it: etcd/, apiserver/,
-	// kcm/, logs/ and *.kubeconfig. Removing it is the caller's job, after Stop.
+	// kcm/, *.kubeconfig and (by default) logs/. Removing it is the caller's
+	// job, after Stop: Stop leaves it in place so that logs can be read.
+	// Its path also marks this control plane's processes (see KillChildren),
+	// so it should be unique, as os.MkdirTemp and testing's TempDir are.
 	Dir string
+	// LogDir receives etcd.log, kube-apiserver.log and
+	// kube-controller-manager.log; it is created if need be. Default Dir/logs.
+	LogDir string
 	// ControllerManager also runs kube-controller-manager with
 	// ControllerManagerControllers.
 	ControllerManager bool
-	// APIServerFlags are extra kube-apiserver flags; values replace envtest's.
+	// APIServerFlags are extra kube-apiserver flags, e.g.
+	// {"enable-admission-plugins": "..."}; values replace envtest's.
 	APIServerFlags map[string]string
-	// StartTimeout bounds each component's start (default 90s).
+	// Webhooks are webhook configurations for envtest to register during
+	// Start, pointed at a local server with a CA and serving certificate of
+	// envtest's (see ControlPlane.Webhooks). They are live, with their
+	// failure policies, as soon as Start returns. To register them later,
+	// or with a CA of your own, use InstallWebhooks instead.
+	Webhooks envtest.WebhookInstallOptions
+	// StartTimeout bounds each component's start (default
+	// DefaultStartTimeout).
 	StartTimeout time.Duration
 }
 
@@ -67,31 +94,42 @@ type ControlPlane struct {
 	Env *envtest.Environment
 	// Config is a REST config for a cluster admin (group system:masters).
 	Config *rest.Config
-	// Kubeconfig is the path of a kubeconfig file for the same admin.
+	// Kubeconfig is the path of a kubeconfig file for the same admin, usable
+	// with kubectl, helm or $KUBECONFIG.
 	Kubeconfig string
-	// Dir and LogDir (Dir/logs) hold the component files and logs.
+	// Webhooks is envtest's state of Options.Webhooks after registration:
+	// serve them on LocalServingHost:LocalServingPort with the certificate
+	// in LocalServingCertDir (tls.crt, tls.key), which Stop removes. Never
+	// nil; without Options.Webhooks there is just nothing registered.
+	Webhooks *envtest.WebhookInstallOptions
+	// Dir is Options.Dir; LogDir holds the component logs.
 	Dir, LogDir string
 
 	kcm    *Process
 	logs   []*os.File
-	pids   []int // envtest's processes (own process groups)
+	pids   []int // envtest's processes (each leads its own process group)
 	disarm func()
 }
 
-// Start starts etcd and kube-apiserver, and kube-controller-manager if asked,
-// and returns once the API server serves requests and the controller manager
-// reports healthy. On error, whatever was started is stopped again. ctx only
-// bounds the waits of Start itself.
+// Start starts etcd and kube-apiserver, registers Options.Webhooks, starts
+// kube-controller-manager if asked, and returns once the API server serves
+// requests and the controller manager reports healthy. On error, whatever was
+// started is stopped again (Dir, with the logs, stays). ctx bounds the waits
+// of Start itself; envtest's own start is bounded by StartTimeout only.
 func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
+	if opts.Dir == "" {
+		return nil, errors.New("controlplane: Options.Dir is required")
+	}
 	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 90 * time.Second
+		opts.StartTimeout = DefaultStartTimeout
 	}
-	for _, bin := range requiredBinaries(opts) {
-		if !isExecutable(filepath.Join(opts.Assets, bin)) {
-			return nil, fmt.Errorf("no executable %s in %s", bin, opts.Assets)
-		}
+	if opts.LogDir == "" {
+		opts.LogDir = filepath.Join(opts.Dir, "logs")
 	}
-	c := &ControlPlane{Dir: opts.Dir, LogDir: filepath.Join(opts.Dir, "logs"), disarm: func() {}}
+	if err := CheckAssets(opts.Assets, opts.ControllerManager); err != nil {
+		return nil, err
+	}
+	c := &ControlPlane{Dir: opts.Dir, LogDir: opts.LogDir, disarm: func() {}}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
@@ -112,11 +150,15 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    opts.Assets,
+		WebhookInstallOptions:    opts.Webhooks,
 		ControlPlaneStartTimeout: opts.StartTimeout,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
 	api := env.ControlPlane.GetAPIServer()
 	api.Out, api.Err = apiLog, apiLog
+	// Under Dir rather than envtest's own temp dirs: the path then marks the
+	// processes for the watchdog and KillChildren, and nothing is left in
+	// $TMPDIR if this program is killed.
 	api.CertDir = filepath.Join(opts.Dir, "apiserver")
 	env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog, DataDir: filepath.Join(opts.Dir, "etcd")}
 	for k, v := range opts.APIServerFlags {
@@ -127,9 +169,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver (logs in %s): %w", c.LogDir, err)
 	}
-	c.Config = cfg
+	c.Config, c.Webhooks = cfg, &env.WebhookInstallOptions
 	// envtest starts its processes without a parent-death signal: if this
-	// process dies without calling Stop, a watchdog kills them.
+	// program dies without calling Stop, a watchdog kills them.
 	c.pids = childrenMatching(opts.Dir)
 	c.disarm = startReaper(c.pids)
 
@@ -144,17 +186,29 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	return c, nil
 }
 
-func requiredBinaries(opts Options) []string {
+// CheckAssets reports an error naming the first binary Start needs that is
+// not an executable file in dir: etcd and kube-apiserver, and
+// kube-controller-manager if controllerManager is set.
+func CheckAssets(dir string, controllerManager bool) error {
+	if dir == "" {
+		return errors.New("no directory of control-plane binaries given")
+	}
 	bins := []string{"etcd", "kube-apiserver"}
-	if opts.ControllerManager {
+	if controllerManager {
 		bins = append(bins, "kube-controller-manager")
 	}
-	return bins
+	for _, bin := range bins {
+		if !isExecutable(filepath.Join(dir, bin)) {
+			return fmt.Errorf("no executable %s in %s", bin, dir)
+		}
+	}
+	return nil
 }
 
 // AddUser provisions a user of the given groups and writes a kubeconfig for
-// it to Dir/<name>.kubeconfig (":" in the name becomes "-").
-func (c *ControlPlane) AddUser(name string, groups ...string) (string, *rest.Config, error) {
+// it to Dir/<name>.kubeconfig (":" in the name becomes "-"), returning its
+// path and a REST config for the same user.
+func (c *ControlPlane) AddUser(name string, groups ...string) (kubeconfig string, cfg *rest.Config, err error) {
 	u, err := c.Env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("adding user %s: %w", name, err)
@@ -168,6 +222,15 @@ func (c *ControlPlane) AddUser(name string, groups ...string) (string, *rest.Con
 		return "", nil, err
 	}
 	return path, u.Config(), nil
+}
+
+// ControllerManagerLog returns the path of kube-controller-manager's log, or
+// "" if it does not run.
+func (c *ControlPlane) ControllerManagerLog() string {
+	if c.kcm == nil {
+		return ""
+	}
+	return c.kcm.LogPath
 }
 
 // startControllerManager runs kube-controller-manager as a system:masters
@@ -185,25 +248,8 @@ func (c *ControlPlane) startControllerManager(ctx context.Context, opts Options)
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return err
 	}
-	args := []string{
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
-		// envtest's apiserver publishes no request-header CA; looking it up
-		// only fills the log with errors.
-		"--authentication-skip-lookup=true",
-		"--controllers=" + strings.Join(ControllerManagerControllers, ","),
-		"--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(port),
-		"--cert-dir=" + certDir,
-		"--kube-api-qps=200",
-		"--kube-api-burst=400",
-		"--v=2",
-	}
-	c.kcm, err = StartProcess("kube-controller-manager", filepath.Join(opts.Assets, "kube-controller-manager"), args,
-		filepath.Join(c.LogDir, "kube-controller-manager.log"))
+	c.kcm, err = StartProcess("kube-controller-manager", filepath.Join(opts.Assets, "kube-controller-manager"),
+		controllerManagerArgs(kubeconfig, certDir, port), filepath.Join(c.LogDir, "kube-controller-manager.log"))
 	if err != nil {
 		return err
 	}
@@ -217,9 +263,43 @@ func (c *ControlPlane) startControllerManager(ctx context.Context, opts Options)
 	return c.kcm.WaitHealthy(ctx, hc, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), opts.StartTimeout)
 }
 
+// controllerManagerArgs are kube-controller-manager's flags: authenticated
+// with kubeconfig for everything, serving /healthz on 127.0.0.1:port with a
+// self-signed certificate written to certDir.
+func controllerManagerArgs(kubeconfig, certDir string, port int) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		// envtest's apiserver publishes no request-header CA; looking it up
+		// only fills the log with errors.
+		"--authentication-skip-lookup=true",
+		"--controllers=" + strings.Join(ControllerManagerControllers, ","),
+		// One instance: waiting for a lease would only delay the start.
+		"--leader-elect=false",
+		// Controllers act with the kubeconfig's system:masters credentials
+		// rather than per-controller service-account tokens: nothing here
+		// needs that separation, and it is one less thing to set up.
+		"--use-service-account-credentials=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + certDir,
+		// The client-side defaults (20 qps) throttle a controller manager
+		// that tests drive with bursts of objects.
+		"--kube-api-qps=200",
+		"--kube-api-burst=400",
+		// Twice the default workers, for tests that create several
+		// StatefulSets at once.
+		"--concurrent-statefulset-syncs=10",
+		"--v=2",
+	}
+}
+
 // Stop stops kube-controller-manager, then kube-apiserver and etcd, each
-// gracefully (SIGTERM, then SIGKILL after a grace period). It leaves Dir in
-// place. Safe to call more than once.
+// gracefully (SIGTERM, then SIGKILL after a grace period), and removes
+// envtest's webhook serving certificates. It leaves Dir in place. The error
+// tells of anything that had to be killed or failed to stop. Safe to call
+// more than once, not concurrently with itself.
 func (c *ControlPlane) Stop() error {
 	var errs []error
 	if c.kcm != nil {
@@ -237,7 +317,8 @@ func (c *ControlPlane) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Kill SIGKILLs every component at once, for when there is no time for Stop.
+// Kill SIGKILLs every component at once, for when there is no time for Stop
+// (a second Ctrl-C). It may be called while Stop runs in another goroutine.
 func (c *ControlPlane) Kill() {
 	if c.kcm != nil {
 		c.kcm.Kill()
@@ -254,6 +335,19 @@ func (c *ControlPlane) logFile(name string) (*os.File, error) {
 	}
 	c.logs = append(c.logs, f)
 	return f, nil
+}
+
+// KillChildren SIGKILLs the process groups of this program's children whose
+// command line contains mark (Linux only; elsewhere a no-op). With mark the
+// Dir given to Start, that is every component, whether or not Start has
+// returned yet: it is how an interrupted Start is cleaned up.
+func KillChildren(mark string) {
+	if mark == "" {
+		return
+	}
+	for _, pid := range childrenMatching(mark) {
+		killGroup(pid)
+	}
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -273,17 +367,4 @@ func poll(ctx context.Context, timeout time.Duration, cond wait.ConditionWithCon
 func isExecutable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-// KillChildren SIGKILLs the process groups of this program's children whose
-// command line contains mark (Linux only; elsewhere a no-op). With mark the
-// directory given to Start, that is every component, whether or not Start
-// has returned yet.
-func KillChildren(mark string) {
-	if mark == "" {
-		return
-	}
-	for _, pid := range childrenMatching(mark) {
-		killGroup(pid)
-	}
 }

@@ -31,7 +31,7 @@ func startReaper(pids []int) (disarm func()) {
 		return func() {}
 	}
 	defer r.Close()
-	args := []string{"-c", `if read -r _; then exit 0; fi; for p in "$@"; do kill -9 "-$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done`, "stateguard-demo-reaper"}
+	args := []string{"-c", `if read -r _; then exit 0; fi; for p in "$@"; do kill -9 "-$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done`, "stateguard-controlplane-reaper"}
 	for _, pid := range pids {
 		args = append(args, strconv.Itoa(pid))
 	}

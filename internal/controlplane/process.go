@@ -13,9 +13,11 @@ import (
 // Process is a child process with its output in a log file. It runs in its
 // own process group, so a Ctrl-C in the terminal reaches only this program,
 // which then stops its children in order; on Linux it is also SIGKILLed if
-// this program dies first.
+// this program dies first, so that it never outlives it.
 type Process struct {
-	Name    string
+	// Name is what errors call the process.
+	Name string
+	// LogPath is the file receiving its stdout and stderr.
 	LogPath string
 
 	cmd  *exec.Cmd
@@ -24,7 +26,8 @@ type Process struct {
 	err  error
 }
 
-// StartProcess starts path with args, its stdout and stderr going to logPath.
+// StartProcess starts path with args, its stdout and stderr going to logPath
+// (created or truncated). The caller must Stop or Kill it.
 func StartProcess(name, path string, args []string, logPath string) (*Process, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {

@@ -2,6 +2,11 @@
 // kube-apiserver, optionally kube-controller-manager) for integration tests,
 // and drives it with the real kubectl.
 //
+// It is a testing.TB wrapper around internal/controlplane, which also runs
+// `make demo`'s control plane: failures fail (or skip) the test, everything
+// is stopped and removed by the test's Cleanup, and the component logs are
+// printed when the test fails.
+//
 // The binaries come from KUBEBUILDER_ASSETS, a directory holding etcd,
 // kube-apiserver and kube-controller-manager; `make k8s-assets` builds them
 // from source into bin/k8s/<version>/ (see hack/assets.mk) and the Makefile
@@ -23,15 +28,11 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/stateguard/stateguard/internal/controlplane"
 )
 
 const (
@@ -55,18 +58,9 @@ const (
 )
 
 // ControllerManagerControllers are the kube-controller-manager controllers
-// Start runs when Options.ControllerManager is set: enough for a StatefulSet
-// to get its Pods and PersistentVolumeClaims, for PVCs to be matched against
-// PVs, for owned objects to be garbage-collected and for namespaces to be
-// deleted. Pods never run: there are no nodes or schedulers.
-var ControllerManagerControllers = []string{
-	"statefulset-controller",
-	"persistentvolume-binder-controller",
-	"persistentvolume-protection-controller",
-	"persistentvolumeclaim-protection-controller",
-	"garbage-collector-controller",
-	"namespace-controller", // deleted namespaces go away instead of staying Terminating
-}
+// Start runs when Options.ControllerManager is set; see
+// controlplane.ControllerManagerControllers, whose slice this is.
+var ControllerManagerControllers = controlplane.ControllerManagerControllers
 
 // Options configures Start.
 type Options struct {
@@ -99,22 +93,15 @@ type Cluster struct {
 	// Env is the underlying envtest environment.
 	Env *envtest.Environment
 
-	dir      string // per-cluster temp dir: logs, kubectl cache, kubeconfigs
-	kubectl  string
-	kcmLog   string
-	kcmCmd   *exec.Cmd
-	kcmDone  chan struct{}
-	kcmError error
+	cp      *controlplane.ControlPlane
+	kubectl string
 }
 
 // AssetsDir returns $KUBEBUILDER_ASSETS, and whether it holds at least etcd
 // and kube-apiserver.
 func AssetsDir() (string, bool) {
 	dir := os.Getenv(EnvAssets)
-	if dir == "" {
-		return "", false
-	}
-	return dir, isExecutable(filepath.Join(dir, "kube-apiserver")) && isExecutable(filepath.Join(dir, "etcd"))
+	return dir, controlplane.CheckAssets(dir, false) == nil
 }
 
 // RequireAssets returns the assets directory, or skips the test when it is
@@ -154,204 +141,52 @@ func kubectlPath() (string, error) {
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	assets := RequireAssets(t)
-	if opts.ControllerManager && !isExecutable(filepath.Join(assets, "kube-controller-manager")) {
-		missing(t, fmt.Sprintf("no kube-controller-manager in %s=%s; run `make k8s-assets`", EnvAssets, assets))
+	if opts.ControllerManager {
+		if err := controlplane.CheckAssets(assets, true); err != nil {
+			missing(t, fmt.Sprintf("%v (%s); run `make k8s-assets`", err, EnvAssets))
+		}
 	}
 	kubectl, _ := kubectlPath()
 
 	begin := time.Now()
-	c := &Cluster{dir: t.TempDir(), kubectl: kubectl}
-	// Registered after TempDir, so it runs before the directory is removed.
-	t.Cleanup(func() { c.dumpLogsOnFailure(t) })
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "logs")
+	// Registered after TempDir, so it runs before the directory is removed,
+	// and before the Stop below, so it runs after it (the logs are complete).
+	t.Cleanup(func() {
+		if t.Failed() {
+			var b strings.Builder
+			controlplane.WriteLogTails(&b, logDir, 200)
+			t.Logf("component logs:\n%s", b.String())
+		}
+	})
 
-	apiLog := c.logFile(t, "kube-apiserver.log")
-	etcdLog := c.logFile(t, "etcd.log")
-	env := &envtest.Environment{
-		BinaryAssetsDirectory:    assets,
-		WebhookInstallOptions:    opts.Webhooks,
-		ControlPlaneStartTimeout: 60 * time.Second,
-		ControlPlaneStopTimeout:  30 * time.Second,
-	}
-	api := env.ControlPlane.GetAPIServer()
-	api.Out, api.Err = apiLog, apiLog
-	env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
-	for k, v := range opts.APIServerFlags {
-		api.Configure().Set(k, v)
-	}
-
-	cfg, err := env.Start()
+	cp, err := controlplane.Start(t.Context(), controlplane.Options{
+		Assets:            assets,
+		Dir:               dir,
+		LogDir:            logDir,
+		ControllerManager: opts.ControllerManager,
+		APIServerFlags:    opts.APIServerFlags,
+		Webhooks:          opts.Webhooks,
+	})
 	if err != nil {
-		// envtest may have started part of the control plane.
-		_ = env.Stop()
 		t.Fatalf("starting control plane: %v", err)
 	}
-	c.Env, c.Config, c.Webhooks = env, cfg, &env.WebhookInstallOptions
-	disarm := startReaper("--cert-dir="+api.CertDir, "--data-dir="+env.ControlPlane.Etcd.DataDir)
 	t.Cleanup(func() {
 		// Also removes the webhook serving certificates.
-		if err := env.Stop(); err != nil {
+		if err := cp.Stop(); err != nil {
 			t.Errorf("stopping control plane: %v", err)
 		}
-		disarm()
 	})
-
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatalf("adding admin user: %v", err)
-	}
-	c.Kubeconfig = c.writeKubeconfig(t, "admin.kubeconfig", admin)
-
-	if opts.ControllerManager {
-		c.startControllerManager(t, assets, env)
-	}
-	t.Logf("cluster: control plane up in %s (api %s, controller-manager %v)", time.Since(begin).Round(time.Millisecond), cfg.Host, opts.ControllerManager)
+	c := &Cluster{Config: cp.Config, Kubeconfig: cp.Kubeconfig, Webhooks: cp.Webhooks, Env: cp.Env, cp: cp, kubectl: kubectl}
+	t.Logf("cluster: control plane up in %s (api %s, controller-manager %v)", time.Since(begin).Round(time.Millisecond), cp.Config.Host, opts.ControllerManager)
 	return c
-}
-
-func (c *Cluster) logFile(t testing.TB, name string) *os.File {
-	t.Helper()
-	f, err := os.Create(filepath.Join(c.dir, name))
-	if err != nil {
-		t.Fatalf("creating log file: %v", err)
-	}
-	// Closed after the processes stopped (cleanups run last-in first-out).
-	t.Cleanup(func() { _ = f.Close() })
-	return f
-}
-
-func (c *Cluster) writeKubeconfig(t testing.TB, name string, u *envtest.AuthenticatedUser) string {
-	t.Helper()
-	data, err := u.KubeConfig()
-	if err != nil {
-		t.Fatalf("building kubeconfig: %v", err)
-	}
-	path := filepath.Join(c.dir, name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatalf("writing kubeconfig: %v", err)
-	}
-	return path
-}
-
-// startControllerManager runs kube-controller-manager as a child process,
-// authenticated as a system:masters user, and waits for its /healthz.
-func (c *Cluster) startControllerManager(t testing.TB, assets string, env *envtest.Environment) {
-	t.Helper()
-	user, err := env.AddUser(envtest.User{Name: "system:kube-controller-manager", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatalf("adding controller-manager user: %v", err)
-	}
-	kubeconfig := c.writeKubeconfig(t, "kube-controller-manager.kubeconfig", user)
-	port, err := freePort()
-	if err != nil {
-		t.Fatalf("picking a port for kube-controller-manager: %v", err)
-	}
-	certDir := filepath.Join(c.dir, "kcm-certs")
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
-		// envtest's apiserver publishes no request-header CA; looking it up
-		// only fills the log with errors.
-		"--authentication-skip-lookup=true",
-		"--controllers=" + strings.Join(ControllerManagerControllers, ","),
-		"--leader-elect=false",
-		"--use-service-account-credentials=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(port),
-		"--cert-dir=" + certDir,
-		"--kube-api-qps=200",
-		"--kube-api-burst=400",
-		"--concurrent-statefulset-syncs=10",
-		"--v=2",
-	}
-	logf := c.logFile(t, "kube-controller-manager.log")
-	c.kcmLog = logf.Name()
-	cmd := exec.Command(filepath.Join(assets, "kube-controller-manager"), args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childProcAttr()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting kube-controller-manager: %v", err)
-	}
-	c.kcmCmd, c.kcmDone = cmd, make(chan struct{})
-	go func() {
-		c.kcmError = cmd.Wait()
-		close(c.kcmDone)
-	}()
-	t.Cleanup(c.stopControllerManager)
-
-	// Its serving certificate is self-signed and healthz needs no
-	// credentials; this only checks that it is up.
-	hc := &http.Client{
-		Timeout:   2 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // local health check
-	}
-	defer hc.CloseIdleConnections()
-	url := fmt.Sprintf("https://127.0.0.1:%d/healthz", port)
-	err = c.poll(60*time.Second, func(ctx context.Context) (bool, error) {
-		select {
-		case <-c.kcmDone:
-			return false, fmt.Errorf("kube-controller-manager exited: %v", c.kcmError)
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return false, nil
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for kube-controller-manager healthz: %v", err)
-	}
-}
-
-func (c *Cluster) stopControllerManager() {
-	if c.kcmCmd == nil || c.kcmCmd.Process == nil {
-		return
-	}
-	select {
-	case <-c.kcmDone:
-		return
-	default:
-	}
-	_ = c.kcmCmd.Process.Signal(os.Interrupt)
-	select {
-	case <-c.kcmDone:
-	case <-time.After(10 * time.Second):
-		_ = c.kcmCmd.Process.Kill()
-		<-c.kcmDone
-	}
 }
 
 // ControllerManagerLog returns the path of kube-controller-manager's log, or
 // "" if it does not run. Logs of all components are printed when the test
 // fails; the files are removed with the test's temp dir.
-func (c *Cluster) ControllerManagerLog() string { return c.kcmLog }
-
-func (c *Cluster) dumpLogsOnFailure(t testing.TB) {
-	if !t.Failed() {
-		return
-	}
-	for _, name := range []string{"kube-controller-manager.log", "kube-apiserver.log", "etcd.log"} {
-		data, err := os.ReadFile(filepath.Join(c.dir, name))
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		t.Logf("---- %s (last 200 lines) ----\n%s", name, tail(data, 200))
-	}
-}
-
-func tail(data []byte, n int) string {
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
-}
+func (c *Cluster) ControllerManagerLog() string { return c.cp.ControllerManagerLog() }
 
 // Kubectl runs `kubectl --kubeconfig=<admin> args...` with stdin (if not
 // empty) and returns its output. err is non-nil if kubectl exits non-zero or
@@ -360,7 +195,7 @@ func (c *Cluster) Kubectl(t testing.TB, stdin string, args ...string) (stdout, s
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultKubectlTimeout)
 	defer cancel()
-	full := append([]string{"--kubeconfig=" + c.Kubeconfig, "--cache-dir=" + filepath.Join(c.dir, "kubectl-cache")}, args...)
+	full := append([]string{"--kubeconfig=" + c.Kubeconfig, "--cache-dir=" + filepath.Join(c.cp.Dir, "kubectl-cache")}, args...)
 	cmd := exec.CommandContext(ctx, c.kubectl, full...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
 	if stdin != "" {
@@ -395,29 +230,11 @@ func (c *Cluster) MustKubectl(t testing.TB, stdin string, args ...string) string
 func (c *Cluster) Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
 	last := errors.New("condition never evaluated")
-	err := c.poll(timeout, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		last = cond()
 		return last == nil, nil
 	})
 	if err != nil {
 		t.Fatalf("condition not met within %s: %v", timeout, last)
 	}
-}
-
-func (c *Cluster) poll(timeout time.Duration, cond wait.ConditionWithContextFunc) error {
-	return wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond)
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -19,11 +19,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	admissionv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/yaml"
 
+	"github.com/stateguard/stateguard/internal/controlplane"
 	"github.com/stateguard/stateguard/test/cluster"
 )
 
@@ -52,7 +51,8 @@ func TestMain(m *testing.M) {
 // namespaceSelector leaves it out.
 const releaseNamespace = "stateguard-system"
 
-// chartWebhooks renders the chart's webhook configurations with helm.
+// chartWebhooks renders the chart's webhook configurations with $HELM,
+// passing set as --set arguments.
 func chartWebhooks(t *testing.T, set ...string) envtest.WebhookInstallOptions {
 	t.Helper()
 	helm := os.Getenv("HELM")
@@ -62,31 +62,10 @@ func chartWebhooks(t *testing.T, set ...string) envtest.WebhookInstallOptions {
 		}
 		t.Skip("HELM is not set: run `make test`, or `make helm` and HELM=bin/helm/<version>/helm")
 	}
-	args := []string{"template", "stateguard", "../../charts/stateguard", "--namespace", releaseNamespace,
-		"--show-only", "templates/webhooks.yaml"}
-	for _, s := range set {
-		args = append(args, "--set", s)
-	}
-	out, err := exec.Command(helm, args...).CombinedOutput()
-	require.NoError(t, err, "helm template: %s", out)
-
-	var opts envtest.WebhookInstallOptions
-	for _, doc := range strings.Split(string(out), "\n---") {
-		var meta struct{ Kind string }
-		require.NoError(t, yaml.Unmarshal([]byte(doc), &meta))
-		switch meta.Kind {
-		case "MutatingWebhookConfiguration":
-			obj := &admissionv1.MutatingWebhookConfiguration{}
-			require.NoError(t, yaml.UnmarshalStrict([]byte(doc), obj))
-			opts.MutatingWebhooks = append(opts.MutatingWebhooks, obj)
-		case "ValidatingWebhookConfiguration":
-			obj := &admissionv1.ValidatingWebhookConfiguration{}
-			require.NoError(t, yaml.UnmarshalStrict([]byte(doc), obj))
-			opts.ValidatingWebhooks = append(opts.ValidatingWebhooks, obj)
-		}
-	}
-	require.Len(t, opts.MutatingWebhooks, 1, "the chart renders one MutatingWebhookConfiguration")
-	require.Len(t, opts.ValidatingWebhooks, 1, "the chart renders one ValidatingWebhookConfiguration")
+	opts, err := controlplane.RenderChartWebhooks(t.Context(), controlplane.ChartRender{
+		Helm: helm, Chart: "../../charts/stateguard", Release: "stateguard", Namespace: releaseNamespace, Set: set,
+	})
+	require.NoError(t, err)
 	return opts
 }
 
