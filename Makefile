@@ -13,6 +13,7 @@ BENCH_FILES ?= 2000
 include hack/assets.mk
 include hack/chart.mk
 include hack/demo.mk
+include hack/perf.mk
 
 .PHONY: help
 help: ## Show this help

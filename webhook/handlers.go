@@ -74,14 +74,14 @@ func (h *Handlers) mutateStatefulSet(ctx context.Context, req admission.Request)
 	if len(mutations) == 0 {
 		return admission.Allowed("")
 	}
-	raw, err := json.Marshal(mutated)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+	resp := patchResponse(req.Object.Raw, sreq.Object, mutated, mutations)
+	if !resp.Allowed {
+		return resp
 	}
 	for _, m := range mutations {
 		h.Recorder.Mutation(m.Policy)
 	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+	return resp
 }
 
 func (h *Handlers) validateStatefulSet(ctx context.Context, req admission.Request) admission.Response {

@@ -114,6 +114,7 @@ func Run(ctx context.Context, opts Options) error {
 			return fmt.Errorf("starting the %T informer: %w", obj, err)
 		}
 	}
+	go releaseAfterSync(mgrCtx, mgr.GetCache())
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
