@@ -6,8 +6,8 @@ package check
 import (
 	"errors"
 	"runtime"
-	"sync"
 
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -204,31 +204,15 @@ func (b *bundle) index(docs []*manifest.Document, defaultNamespace string, worke
 	return nil
 }
 
-// parallel runs f(0..n-1) on workers goroutines (GOMAXPROCS when 0), each
-// taking the next index, so uneven documents do not leave a core idle.
+// parallel runs f(0..n-1) on at most workers goroutines (GOMAXPROCS when 0).
 func parallel(n, workers int, f func(int)) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, n)
-	var next sync.Mutex
-	i := 0
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				next.Lock()
-				j := i
-				i++
-				next.Unlock()
-				if j >= n {
-					return
-				}
-				f(j)
-			}
-		}()
+	var g errgroup.Group
+	g.SetLimit(workers)
+	for i := range n {
+		g.Go(func() error { f(i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // f reports through its own slots; nothing fails here
 }
