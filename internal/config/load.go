@@ -91,11 +91,12 @@ func validationErrors(doc *manifest.Document, opts Options, list field.ErrorList
 	errs := make([]error, 0, len(list))
 	for _, e := range list {
 		switch {
+		case e.Field == "profile" && opts.Profile != "":
+			// The flag overrode the file: blame the flag, not the file's line.
+			errs = append(errs, fmt.Errorf("--profile: %s", e.ErrorBody()))
 		case doc != nil:
 			line, col := doc.Position(e.Field)
 			errs = append(errs, &manifest.Error{File: doc.File, Line: line, Column: col, Message: e.Error()})
-		case e.Field == "profile":
-			errs = append(errs, fmt.Errorf("--profile: %s", e.ErrorBody()))
 		default:
 			errs = append(errs, e)
 		}
