@@ -56,7 +56,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | while read f; do \
 		pkg=./$$(dirname $${f#./}); \
 		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
-			echo "== $$pkg $$t ($(FUZZTIME))"; go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
+			echo "== $$pkg $$t ($(FUZZTIME))"; go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=100x $$pkg; \
 		done; done
 
 .PHONY: clean
