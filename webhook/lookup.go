@@ -21,6 +21,25 @@ type clusterLookup struct {
 	ctx   context.Context
 	cache client.Reader
 	live  client.Reader
+	// seen holds what this review has looked up, found (the object) or not
+	// (nil): one read per object per review, however many claim templates
+	// name the same StorageClass. Without it, a StatefulSet whose thousands
+	// of templates name a class the cache lacks would cost as many live reads.
+	seen map[lookupKey]client.Object
+	// liveReads counts the live reads of this review, up to maxLiveReads.
+	liveReads int
+}
+
+// maxLiveReads bounds the live reads of one review. A real StatefulSet
+// needs a few (its Service, a class or two created just before it); past the
+// bound a cache miss is taken as the answer, so a StatefulSet naming
+// thousands of distinct missing classes cannot make each review a burst of
+// thousands of GETs against the API server.
+const maxLiveReads = 16
+
+type lookupKey struct {
+	kind string
+	key  client.ObjectKey
 }
 
 var _ policies.Lookup = (*clusterLookup)(nil)
@@ -56,15 +75,28 @@ func (l *clusterLookup) StatefulSets(namespace string) ([]*appsv1.StatefulSet, e
 
 func getWithFallback[T client.Object](l *clusterLookup, key client.ObjectKey, obj T) (T, error) {
 	var zero T
+	seenKey := lookupKey{fmt.Sprintf("%T", obj), key}
+	if seen, ok := l.seen[seenKey]; ok {
+		if seen == nil {
+			return zero, nil
+		}
+		return seen.(T), nil
+	}
+	if l.seen == nil {
+		l.seen = map[lookupKey]client.Object{}
+	}
 	err := l.cache.Get(l.ctx, key, obj)
-	if apierrors.IsNotFound(err) && l.live != nil {
+	if apierrors.IsNotFound(err) && l.live != nil && l.liveReads < maxLiveReads {
+		l.liveReads++
 		err = l.live.Get(l.ctx, key, obj)
 	}
 	switch {
 	case apierrors.IsNotFound(err):
+		l.seen[seenKey] = nil
 		return zero, nil
 	case err != nil:
 		return zero, fmt.Errorf("reading %s: %w", key, err)
 	}
+	l.seen[seenKey] = obj
 	return obj, nil
 }

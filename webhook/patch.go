@@ -35,15 +35,18 @@ type specClaimTemplates struct {
 // webhook's API types do not know, sent by a newer API server, is kept
 // instead of being patched away, because both sides of this diff went
 // through the same types.) Any other mutation falls back to the whole diff.
+//
+// Only the whole diff needs whole objects: decodeObject leaves out fields
+// that lie elsewhere (metadata.managedFields, the last-applied-configuration
+// annotation), so a caller that lets it decode the objects must decode them
+// in full (decodeWhole) and mutate again when claimTemplatesOnly is false.
 func patchResponse(raw []byte, original, mutated *appsv1.StatefulSet, mutations []policies.Mutation) admission.Response {
-	for _, m := range mutations {
-		if m.Path != claimTemplatesPointer && !strings.HasPrefix(m.Path, claimTemplatesPointer+"/") {
-			full, err := json.Marshal(mutated)
-			if err != nil {
-				return admission.Errored(http.StatusInternalServerError, err)
-			}
-			return admission.PatchResponseFromRaw(raw, full)
+	if !claimTemplatesOnly(mutations) {
+		full, err := json.Marshal(mutated)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
 		}
+		return admission.PatchResponseFromRaw(raw, full)
 	}
 	before, err := json.Marshal(specClaimTemplates{original.Spec.VolumeClaimTemplates})
 	if err != nil {
@@ -58,4 +61,16 @@ func patchResponse(raw []byte, original, mutated *appsv1.StatefulSet, mutations 
 		resp.Patches[i].Path = "/spec" + resp.Patches[i].Path
 	}
 	return resp
+}
+
+// claimTemplatesOnly reports whether every mutation lies under
+// /spec/volumeClaimTemplates, so that patchResponse diffs only the claim
+// templates.
+func claimTemplatesOnly(mutations []policies.Mutation) bool {
+	for _, m := range mutations {
+		if m.Path != claimTemplatesPointer && !strings.HasPrefix(m.Path, claimTemplatesPointer+"/") {
+			return false
+		}
+	}
+	return true
 }

@@ -104,7 +104,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The manager runs its webhook server only once asked for it by
 	// GetWebhookServer; registering on our own reference would never serve.
 	for path, h := range handlers.ForPath() {
-		mgr.GetWebhookServer().Register(path, &webhook.Admission{Handler: h, RecoverPanic: ptr(true)})
+		mgr.GetWebhookServer().Register(path, &webhook.Admission{Handler: h, RecoverPanic: ptr(true), WithContextFunc: detachFromShutdown(mgrCtx)})
 	}
 
 	// Informers are started up front, not on the first request, so that
@@ -140,6 +140,25 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	return mgr.Start(mgrCtx)
+}
+
+// detachFromShutdown keeps a review's context alive through a graceful
+// shutdown. controller-runtime derives each request's context from the
+// webhook server's, which is cancelled the moment the server starts shutting
+// down: a review in flight then, which the server waits for, would see its
+// live reads fail with "context canceled" and deny the write. The returned
+// context ends with the request's (the API server hung up, or the review is
+// done), unless that is because stopping ended: then ShutdownGrace bounds it.
+func detachFromShutdown(stopping context.Context) func(context.Context, *http.Request) context.Context {
+	return func(ctx context.Context, _ *http.Request) context.Context {
+		detached, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+		context.AfterFunc(ctx, func() {
+			if stopping.Err() == nil {
+				cancel(context.Cause(ctx))
+			}
+		})
+		return detached
+	}
 }
 
 // hardenTLS refuses TLS below 1.2 and HTTP/2: the API server speaks
