@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/go-logr/logr"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -104,7 +105,8 @@ func Run(ctx context.Context, opts Options) error {
 	// The manager runs its webhook server only once asked for it by
 	// GetWebhookServer; registering on our own reference would never serve.
 	for path, h := range handlers.ForPath() {
-		mgr.GetWebhookServer().Register(path, &webhook.Admission{Handler: h, RecoverPanic: ptr(true), WithContextFunc: detachFromShutdown(mgrCtx)})
+		hook := &webhook.Admission{Handler: h, RecoverPanic: ptr(true), WithContextFunc: detachFromShutdown(mgrCtx)}
+		mgr.GetWebhookServer().Register(path, NewReviewServer(hook, logr.Logger{}))
 	}
 
 	// Informers are started up front, not on the first request, so that
