@@ -14,6 +14,7 @@ include hack/assets.mk
 include hack/chart.mk
 include hack/demo.mk
 include hack/perf.mk
+include hack/soak.mk
 
 .PHONY: help
 help: ## Show this help
@@ -24,7 +25,7 @@ build: ## Build bin/stateguard (static, version stamped)
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stateguard
 
 .PHONY: test
-test: k8s-assets helm ## Run every test: unit, golden, integration (real kube-apiserver + kubectl), chart
+test: k8s-assets helm nginx ## Run every test: unit, golden, integration (real kube-apiserver + kubectl), chart
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 	KUBEBUILDER_ASSETS=$(K8S_ASSETS) HELM=$(HELM) STATEGUARD_REQUIRE_INTEGRATION=1 \
