@@ -22,23 +22,7 @@ import (
 //
 //	go test -run='^$' -bench=BenchmarkAdmission -benchmem -count=5 ./webhook/
 func BenchmarkAdmission(b *testing.B) {
-	handlers := benchHandlers(b)
-	for _, r := range benchReviews() {
-		h := handlers[r.Path]
-		b.Run(r.Name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(r.Body)))
-			cpu := benchProcessCPU()
-			for b.Loop() {
-				w := benchPost(h, r)
-				if w.Code != http.StatusOK {
-					b.Fatalf("HTTP %d: %s", w.Code, w.Body)
-				}
-			}
-			// CPU time per op: robust to other processes on the machine.
-			b.ReportMetric(float64(benchProcessCPU()-cpu)/float64(b.N), "cpu-ns/op")
-		})
-	}
+	runAdmissionBenchmark(b, benchHandlers(b))
 }
 
 // benchReviews are the reviews of objects written with kubectl apply (the
