@@ -1,9 +1,11 @@
 package webhook
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,7 +35,6 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 
@@ -86,25 +86,27 @@ func (g *goroutineT) report(t *testing.T, who string) {
 }
 
 // mountAsRun is the http.Handler that Run registers on the webhook server
-// for one path's handler (the server's Register adds only its request
-// metrics around it). The hostile, fuzz and TLS tests all serve through it:
-// keep it in step with Run.
+// for one path's handler (mount, with the production deadline; the server's
+// Register adds only its request metrics around it). The hostile, fuzz and
+// TLS tests all serve through it.
 func mountAsRun(h admission.Handler, recoverPanic bool) http.Handler {
-	hook := &webhook.Admission{Handler: h, RecoverPanic: ptr(recoverPanic)}
-	// Only sets the logger (no MetricsPath: no wrapping).
-	if _, err := admission.StandaloneWebhook(hook, admission.StandaloneOptions{Logger: logr.Discard()}); err != nil {
-		panic(err)
-	}
-	return hook
+	return mount(h, recoverPanic, nil, reviewTimeout)
 }
 
 // serveHandlers serves every webhook path as Run does, on an HTTPS server
 // with Run's TLS settings, and returns the server.
 func serveHandlers(t testing.TB, h *Handlers) *httptest.Server {
 	t.Helper()
+	return serveHandlersWithin(t, h, reviewTimeout)
+}
+
+// serveHandlersWithin is serveHandlers with another exchange deadline than
+// Run's.
+func serveHandlersWithin(t testing.TB, h *Handlers, timeout time.Duration) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	for path, handler := range h.ForPath() {
-		mux.Handle(path, mountAsRun(handler, true))
+		mux.Handle(path, mount(handler, true, nil, timeout))
 	}
 	srv := httptest.NewUnstartedServer(mux)
 	// What controller-runtime's webhook server starts from, then Run's options.
@@ -1068,4 +1070,74 @@ func TestLiveReadsPerReviewAreCapped(t *testing.T) {
 	require.NotNil(t, resp.Result)
 	assert.Equal(t, int32(http.StatusUnprocessableEntity), resp.Result.Code, "denied as not found, not as an error")
 	assert.Equal(t, maxLiveReads, live.total())
+}
+
+// TestSlowBodyIsCutOffAtTheDeadline sends the headers of a 7 MiB review and
+// then a trickle of its body, as a client holding connections open would.
+// The server stops waiting at the exchange deadline (reviewTimeout in Run,
+// shortened here), answers or closes the connection, and goes on serving.
+// Without the deadline the connection would stay open until the client gave
+// up: controller-runtime's server bounds only the headers.
+func TestSlowBodyIsCutOffAtTheDeadline(t *testing.T) {
+	h, _ := hostileHandlers(t)
+	const timeout = 500 * time.Millisecond
+	srv := serveHandlersWithin(t, h, timeout)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+
+	for _, path := range []string{MutateStatefulSetPath, ValidateStatefulSetPath, ValidateServicePath} {
+		t.Run(path, func(t *testing.T) {
+			conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "example.com"})
+			require.NoError(t, err)
+			defer conn.Close()
+			// The client's own guard: if the server never gives up, the test
+			// fails here instead of hanging.
+			require.NoError(t, conn.SetDeadline(time.Now().Add(hostileDeadline)))
+
+			start := time.Now()
+			_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: stateguard\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"apiVersion\":", path, 7<<20)
+			require.NoError(t, err)
+
+			// Trickle a byte now and then until the server stops listening.
+			// Whatever it sends back (a 400 for the unreadable body, or
+			// nothing), the connection must end.
+			closed := make(chan error, 1)
+			go func() {
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err == nil {
+					// controller-runtime answers an unreadable body with a
+					// review denying it (code 400), in an HTTP 200.
+					var review admissionv1.AdmissionReview
+					err = json.NewDecoder(resp.Body).Decode(&review)
+					switch {
+					case err != nil:
+						err = fmt.Errorf("answered %s, not with a review: %w", resp.Status, err)
+					case review.Response == nil || review.Response.Allowed || review.Response.Result == nil ||
+						review.Response.Result.Code != http.StatusBadRequest:
+						err = fmt.Errorf("a cut-off body was not denied with code 400: %+v", review.Response)
+					default:
+						t.Logf("answered: %s", review.Response.Result.Message)
+					}
+				} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					err = nil // closed without an answer
+				}
+				closed <- err
+			}()
+			tick := time.NewTicker(timeout / 5)
+			defer tick.Stop()
+			for done := false; !done; {
+				select {
+				case err := <-closed:
+					require.NoError(t, err, "the server must end the exchange, not the client's guard")
+					done = true
+				case <-tick.C:
+					_, _ = conn.Write([]byte(" "))
+				}
+			}
+			elapsed := time.Since(start)
+			t.Logf("exchange ended after %s (deadline %s)", elapsed, timeout)
+			assert.GreaterOrEqual(t, elapsed, timeout, "ended before the deadline: something else cut it")
+		})
+	}
+	assertServesNormally(t, srv, "after-slow-bodies")
 }

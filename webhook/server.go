@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/stateguard/stateguard/policies"
 )
@@ -105,8 +106,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The manager runs its webhook server only once asked for it by
 	// GetWebhookServer; registering on our own reference would never serve.
 	for path, h := range handlers.ForPath() {
-		hook := &webhook.Admission{Handler: h, RecoverPanic: ptr(true), WithContextFunc: detachFromShutdown(mgrCtx)}
-		mgr.GetWebhookServer().Register(path, NewReviewServer(hook, logr.Logger{}))
+		mgr.GetWebhookServer().Register(path, mount(h, true, detachFromShutdown(mgrCtx), reviewTimeout))
 	}
 
 	// Informers are started up front, not on the first request, so that
@@ -143,6 +143,46 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	return mgr.Start(mgrCtx)
 }
+
+// reviewTimeout bounds one exchange on a webhook connection: the review's
+// body must have arrived, and the answer been written, this long after its
+// headers were read. controller-runtime's server bounds only the headers
+// (32s), so without it a client sending a 7 MiB body a byte at a time would
+// hold the connection and its buffer for as long as it liked. 30s is the
+// longest timeoutSeconds the API server allows: past it, nobody is waiting
+// for the answer. The API server itself sends a review in one piece and
+// waits at most timeoutSeconds (chart default 5).
+const reviewTimeout = 30 * time.Second
+
+// mount is the HTTP handler Run serves one webhook path with (the server's
+// Register only adds its request metrics around it): controller-runtime's
+// admission.Webhook, with its own panic recovery as a last resort behind the
+// handlers' guard, decoded by NewReviewServer, under the exchange deadline.
+// Tests serve through it too, so what they prove holds for Run.
+func mount(h admission.Handler, recoverPanic bool, withContext func(context.Context, *http.Request) context.Context, timeout time.Duration) http.Handler {
+	hook := &webhook.Admission{Handler: h, RecoverPanic: ptr(recoverPanic), WithContextFunc: withContext}
+	return withDeadline(NewReviewServer(hook, logr.Logger{}), timeout)
+}
+
+// withDeadline gives one exchange its deadlines: the request must have been
+// read within timeout, and the answer written within a few seconds more, so
+// that a body cut off at the deadline still gets its 400. net/http resets
+// both for the next request on the connection (IdleTimeout and
+// ReadHeaderTimeout apply in between). A writer that cannot take deadlines
+// (httptest.ResponseRecorder) is served without them.
+func withDeadline(h http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(timeout)
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(deadline)
+		_ = rc.SetWriteDeadline(deadline.Add(answerMargin))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// answerMargin is how long after the read deadline an answer may still be
+// written.
+const answerMargin = 5 * time.Second
 
 // detachFromShutdown keeps a review's context alive through a graceful
 // shutdown. controller-runtime derives each request's context from the
