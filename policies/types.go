@@ -84,8 +84,9 @@ func (f Finding) String() string {
 }
 
 // Mutation is one change the engine made to an object, as a JSON pointer and
-// the value set there (for reporting; the webhook derives its JSON patch by
-// diffing the original and mutated objects).
+// the value set there. Every change is one: the webhook writes its JSON patch
+// from them (webhook TestPatchMatchesWholeObjectDiff holds it to a diff of
+// the original and mutated objects), and the CLI reports them.
 type Mutation struct {
 	Policy PolicyID
 	Path   string
