@@ -1,7 +1,6 @@
 package chart_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -99,7 +98,7 @@ func TestHelmTestHook(t *testing.T) {
 
 	// Its ServiceAccount's identity, and the ConfigMap's files where the
 	// pod mounts them.
-	sa := kubeconfigFor(t, c, "system:serviceaccount:"+ns+":"+fn+"-test", "system:serviceaccounts", "system:serviceaccounts:"+ns)
+	sa := c.AddUser(t, "system:serviceaccount:"+ns+":"+fn+"-test", "system:serviceaccounts", "system:serviceaccounts:"+ns)
 	manifests := t.TempDir()
 	var cm corev1.ConfigMap
 	getJSON(t, c, &cm, "-n", ns, "configmap", fn+"-test")
@@ -118,7 +117,7 @@ func TestHelmTestHook(t *testing.T) {
 			a = strings.ReplaceAll(a, "$(POD_UID)", string(testPod.UID))
 			args[i] = strings.ReplaceAll(a, "/manifests/", manifests+"/")
 		}
-		return kubectlAs(t, sa, args...)
+		return kubectlAs(t, c, sa, args...)
 	}
 
 	// The webhook serves once a well-formed StatefulSet passes.
@@ -254,50 +253,23 @@ func list(objs []object) string {
 	return string(data)
 }
 
-// kubeconfigFor writes a kubeconfig authenticating as user (in groups).
-func kubeconfigFor(t *testing.T, c *cluster.Cluster, user string, groups ...string) string {
-	t.Helper()
-	u, err := c.Env.AddUser(envtest.User{Name: user, Groups: append(groups, "system:authenticated")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := u.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 type kubectlResult struct {
 	args           []string
 	code           int
 	stdout, stderr string
+	err            error
 }
 
 func (r kubectlResult) String() string {
-	return fmt.Sprintf("kubectl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
+	return fmt.Sprintf("kubectl %s: exit %d (%v)\nstdout: %s\nstderr: %s", strings.Join(r.args, " "), r.code, r.err, r.stdout, r.stderr)
 }
 
-// kubectlAs runs kubectl with a kubeconfig and returns its exit status.
-func kubectlAs(t *testing.T, kubeconfig string, args ...string) kubectlResult {
+// kubectlAs runs kubectl as the user of kubeconfig and returns its exit
+// status.
+func kubectlAs(t *testing.T, c *cluster.Cluster, kubeconfig string, args ...string) kubectlResult {
 	t.Helper()
-	bin := os.Getenv(cluster.EnvKubectl)
-	if bin == "" {
-		bin = "kubectl"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(t.TempDir(), "cache")}, args...)
-	cmd := exec.CommandContext(ctx, bin, full...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	res := kubectlResult{args: args, stdout: out.String(), stderr: errb.String()}
+	stdout, stderr, err := c.KubectlAs(t, kubeconfig, "", args...)
+	res := kubectlResult{args: args, stdout: stdout, stderr: stderr, err: err}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

@@ -63,6 +63,15 @@ func TestBadValuesFailWithAClearMessage(t *testing.T) {
 		{[]string{"image.digest=latest"}, []string{"/image/digest"}},
 		{[]string{"metrics.serviceMonitor.interval=often"}, []string{"/metrics/serviceMonitor/interval"}},
 		{[]string{"logFormat=xml"}, []string{"/logFormat"}},
+		{[]string{"networkPolicy.enabled=yes"}, []string{"/networkPolicy/enabled"}},
+		{[]string{"networkPolicy.egress[0].ports[0].port=443"}, []string{"additional properties 'egress'"}},
+		{[]string{"networkPolicy.webhookFrom=10.0.0.0/8"}, []string{"/networkPolicy/webhookFrom"}},
+		{[]string{"networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.1"}, []string{"/networkPolicy/webhookFrom/0/ipBlock/cidr"}},
+		{[]string{"networkPolicy.metricsFrom[0].namespaceSelecter.matchLabels.team=monitoring"}, []string{"/networkPolicy/metricsFrom/0", "'namespaceSelecter'"}},
+		{[]string{"networkPolicy.probesFrom[0].podSelector.matchExpressions[0].key=app", "networkPolicy.probesFrom[0].podSelector.matchExpressions[0].operator=Equals"},
+			[]string{"/networkPolicy/probesFrom/0/podSelector/matchExpressions/0/operator", "'In', 'NotIn', 'Exists', 'DoesNotExist'"}},
+		{[]string{"networkPolicy.enabled=true", "networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.0/8", "networkPolicy.webhookFrom[0].namespaceSelector.matchLabels.team=a"},
+			[]string{"networkPolicy.webhookFrom[0]: an ipBlock cannot be combined with namespaceSelector"}},
 	} {
 		out, err := runHelm(t, renderOpts{Set: tc.set}.args()...)
 		if err == nil {

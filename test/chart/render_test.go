@@ -19,6 +19,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,6 +48,7 @@ type rendering struct {
 	serviceAccount     *corev1.ServiceAccount
 	services           map[string]*corev1.Service
 	pdb                *policyv1.PodDisruptionBudget
+	networkPolicy      *networkingv1.NetworkPolicy
 	secrets            []*corev1.Secret
 	issuers            map[string]*cmv1.Issuer
 	certificates       map[string]*cmv1.Certificate
@@ -109,6 +111,12 @@ func renderAndDecode(t *testing.T, valuesFile string, set ...string) *rendering 
 		case "policy/v1/PodDisruptionBudget":
 			r.pdb = &policyv1.PodDisruptionBudget{}
 			into = r.pdb
+		case "networking.k8s.io/v1/NetworkPolicy":
+			if r.networkPolicy != nil {
+				t.Fatalf("two NetworkPolicies: %s", obj)
+			}
+			r.networkPolicy = &networkingv1.NetworkPolicy{}
+			into = r.networkPolicy
 		case "rbac.authorization.k8s.io/v1/ClusterRole":
 			r.clusterRole = &rbacv1.ClusterRole{}
 			into = r.clusterRole

@@ -21,6 +21,10 @@
 //		c.Eventually(t, 30*time.Second, func() error { ... return nil when done })
 //	}
 //
+// Kubectl and MustKubectl act as a cluster admin (system:masters); AddUser
+// provisions another user and KubectlAs and MustKubectlAs act as that user,
+// for tests of what RBAC or admission lets ordinary users do.
+//
 // There are no nodes, so pods never run; the StatefulSet controller still
 // creates Pod and PersistentVolumeClaim objects.
 package cluster
@@ -188,16 +192,37 @@ func Start(t testing.TB, opts Options) *Cluster {
 // fails; the files are removed with the test's temp dir.
 func (c *Cluster) ControllerManagerLog() string { return c.cp.ControllerManagerLog() }
 
+// AddUser provisions a user that authenticates with a client certificate as
+// name, in groups (the API server adds system:authenticated), and returns the
+// path of a kubeconfig for it, for KubectlAs. The user may do only what RBAC
+// grants it (or everything, in group system:masters). The file is removed
+// with the cluster.
+func (c *Cluster) AddUser(t testing.TB, name string, groups ...string) (kubeconfig string) {
+	t.Helper()
+	kubeconfig, _, err := c.cp.AddUser(name, groups...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
 // Kubectl runs `kubectl --kubeconfig=<admin> args...` with stdin (if not
 // empty) and returns its output. err is non-nil if kubectl exits non-zero or
-// runs longer than DefaultKubectlTimeout. Every call is logged.
+// runs longer than DefaultKubectlTimeout; it wraps the *exec.ExitError, if
+// any. Every call is logged.
 func (c *Cluster) Kubectl(t testing.TB, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	return c.KubectlAs(t, c.Kubeconfig, stdin, args...)
+}
+
+// KubectlAs is Kubectl as the user of kubeconfig, e.g. one from AddUser.
+func (c *Cluster) KubectlAs(t testing.TB, kubeconfig, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultKubectlTimeout)
 	defer cancel()
-	full := append([]string{"--kubeconfig=" + c.Kubeconfig, "--cache-dir=" + filepath.Join(c.cp.Dir, "kubectl-cache")}, args...)
+	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(c.cp.Dir, "kubectl-cache")}, args...)
 	cmd := exec.CommandContext(ctx, c.kubectl, full...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
@@ -209,7 +234,11 @@ func (c *Cluster) Kubectl(t testing.TB, stdin string, args ...string) (stdout, s
 	} else if err != nil {
 		err = fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
 	}
-	t.Logf("kubectl %s -> err=%v", strings.Join(args, " "), err)
+	as := ""
+	if kubeconfig != c.Kubeconfig {
+		as = " (as " + strings.TrimSuffix(filepath.Base(kubeconfig), ".kubeconfig") + ")"
+	}
+	t.Logf("kubectl%s %s -> err=%v", as, strings.Join(args, " "), err)
 	return out.String(), errb.String(), err
 }
 
@@ -217,7 +246,13 @@ func (c *Cluster) Kubectl(t testing.TB, stdin string, args ...string) (stdout, s
 // returns stdout.
 func (c *Cluster) MustKubectl(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
-	stdout, stderr, err := c.Kubectl(t, stdin, args...)
+	return c.MustKubectlAs(t, c.Kubeconfig, stdin, args...)
+}
+
+// MustKubectlAs is MustKubectl as the user of kubeconfig.
+func (c *Cluster) MustKubectlAs(t testing.TB, kubeconfig, stdin string, args ...string) string {
+	t.Helper()
+	stdout, stderr, err := c.KubectlAs(t, kubeconfig, stdin, args...)
 	if err != nil {
 		t.Fatalf("%v\nstderr: %s\nstdout: %s", err, stderr, stdout)
 	}

@@ -52,6 +52,34 @@ Names. The full name is capped at 48 characters so that every derived name
 {{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson }}
 {{- end }}
 
+{{/*
+The container's ports: admission reviews (HTTPS), /metrics, and the probes
+(/healthz, /readyz). The Deployment's flags and container ports and the
+NetworkPolicy take them from here.
+*/}}
+{{- define "stateguard.webhookPort" -}}9443{{- end }}
+{{- define "stateguard.metricsPort" -}}8080{{- end }}
+{{- define "stateguard.healthPort" -}}8081{{- end }}
+
+{{/*
+The peers of networkPolicy.<key> as a YAML list ("" when there are none);
+takes (list $ key). The schema checks each peer's fields; an ipBlock with a
+selector beside it, which the API server refuses, is named here.
+*/}}
+{{- define "stateguard.networkPolicyPeers" -}}
+{{- $root := index . 0 }}
+{{- $key := index . 1 }}
+{{- $peers := index $root.Values.networkPolicy $key | default list }}
+{{- range $i, $peer := $peers }}
+{{- if and (hasKey $peer "ipBlock") (gt (len $peer) 1) }}
+{{- fail (printf "networkPolicy.%s[%d]: an ipBlock cannot be combined with %s in one peer; make them separate peers" $key $i (without (keys $peer | sortAlpha) "ipBlock" | join " or ")) }}
+{{- end }}
+{{- end }}
+{{- with $peers }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "stateguard.labels" -}}
 helm.sh/chart: {{ include "stateguard.chart" . }}
 {{ include "stateguard.selectorLabels" . }}
