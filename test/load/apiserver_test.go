@@ -1,6 +1,7 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/stateguard/stateguard/test/cluster"
 	"github.com/stateguard/stateguard/test/load/reviews"
+	"github.com/stateguard/stateguard/test/serve"
 )
 
 // Targets through the API server.
@@ -97,6 +100,7 @@ func TestAPIServerCreateLatency(t *testing.T) {
 	}
 
 	samples := map[string][]time.Duration{}
+	var calls apiserverCalls
 	seq := 0
 	create := func(mode string, count bool) {
 		t.Helper()
@@ -122,9 +126,14 @@ func TestAPIServerCreateLatency(t *testing.T) {
 				register(on, func() { waitWebhooks(t, cs, ns, on) })
 			}
 			mode := map[bool]string{true: "stateguard", false: "none"}[on]
-			for i := 0; i < warm+perBlock; i++ {
-				create(mode, i >= warm)
+			for i := 0; i < warm; i++ {
+				create(mode, false)
 			}
+			before := webhookCalls(t, cs)
+			for i := 0; i < perBlock; i++ {
+				create(mode, true)
+			}
+			calls.add(webhookCalls(t, cs).since(before))
 		}
 	}
 	elapsed := time.Since(begin)
@@ -132,24 +141,30 @@ func TestAPIServerCreateLatency(t *testing.T) {
 	// For reference, not a target: the same configurations served by a
 	// webhook that admits everything without reading the object, which is
 	// what the API server's side of two webhook calls costs.
-	serverSide := srv.scrape(t, "controller_runtime_webhook_latency_seconds_sum", "controller_runtime_webhook_latency_seconds_count")
+	serverSide := srv.scrape(t, "controller_runtime_webhook_latency_seconds_sum", "controller_runtime_webhook_latency_seconds_count",
+		"stateguard_admission_duration_seconds_sum", "stateguard_admission_duration_seconds_count")
 	srv.stop(t)
-	calls := serveAllowAll(t, c)
+	allowAllCalls := serveAllowAll(t, c)
 	register(true, func() {
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-			before := calls.Load()
+			before := allowAllCalls.Load()
 			probe := reviews.StatefulSet(ns, "db")
 			probe.Name = "probe"
 			_, err := cs.AppsV1().StatefulSets(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-			return err == nil && calls.Load()-before == 2, nil
+			return err == nil && allowAllCalls.Load()-before == 2, nil
 		})
 		if err != nil {
 			t.Fatalf("the allow-all webhook is never called: %v", err)
 		}
 	})
-	for i := 0; i < warm+perMode; i++ {
-		create("allow-all", i >= warm)
+	for i := 0; i < warm; i++ {
+		create("allow-all", false)
 	}
+	beforeAllowAll := webhookCalls(t, cs)
+	for i := 0; i < perMode; i++ {
+		create("allow-all", true)
+	}
+	allowAllSeen := webhookCalls(t, cs).since(beforeAllowAll)
 
 	with, without, allowAll := summarize(samples["stateguard"]), summarize(samples["none"]), summarize(samples["allow-all"])
 	var b strings.Builder
@@ -168,11 +183,17 @@ func TestAPIServerCreateLatency(t *testing.T) {
 	fmt.Fprintf(&b, "server side (controller-runtime's webhook latency, probes and seeding included):\n")
 	for _, path := range []string{"/mutate-apps-v1-statefulset", "/validate-apps-v1-statefulset"} {
 		sum, n := serverSide["controller_runtime_webhook_latency_seconds_sum"][path], serverSide["controller_runtime_webhook_latency_seconds_count"][path]
-		if n > 0 {
-			fmt.Fprintf(&b, "  %-32s %5.0f calls for %d creates, mean %s\n", path, n, blocks*(warm+perBlock), ms(time.Duration(sum/n*float64(time.Second))))
+		policySum, policyN := serverSide["stateguard_admission_duration_seconds_sum"][path], serverSide["stateguard_admission_duration_seconds_count"][path]
+		if n > 0 && policyN > 0 {
+			fmt.Fprintf(&b, "  %-32s %5.0f calls for %d creates, mean %s (of which the handler %s)\n", path, n, blocks*(warm+perBlock),
+				ms(time.Duration(sum/n*float64(time.Second))), ms(time.Duration(policySum/policyN*float64(time.Second))))
 		}
 	}
 	fmt.Fprintf(&b, "(allow-all: the API server's cost of calling two webhooks that do nothing, %s over none, measured after the others)\n", ms(allowAll.median-without.median))
+	fmt.Fprintf(&b, "API server side (apiserver_admission_webhook_admission_duration_seconds, counted creates only): mean call\n")
+	for _, name := range calls.names() {
+		fmt.Fprintf(&b, "  %-40s stateguard %s (%d calls), allow-all %s (%d calls)\n", name, ms(calls.mean(name)), calls.count(name), ms(allowAllSeen.mean(name)), allowAllSeen.count(name))
+	}
 	t.Log("\n" + b.String())
 	if overhead > targetCreateOverhead {
 		t.Errorf("median create overhead of the webhooks %s, target <= %s", ms(overhead), ms(targetCreateOverhead))
@@ -413,4 +434,77 @@ func populate(t *testing.T, cs kubernetes.Interface, services, namespaces, class
 	if err, _ := failed.Load().(error); err != nil {
 		t.Fatalf("populating the cluster: %v", err)
 	}
+}
+
+// apiserverCalls are the API server's own timings of its webhook calls, by
+// webhook name: apiserver_admission_webhook_admission_duration_seconds, the
+// time from sending the review to having the answer, as the API server sees
+// it (TLS, the network and its own encoding included).
+type apiserverCalls map[string][2]float64 // name -> {sum seconds, count}
+
+// webhookCalls scrapes the API server's /metrics.
+func webhookCalls(t *testing.T, cs kubernetes.Interface) apiserverCalls {
+	t.Helper()
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		t.Fatalf("scraping the API server's metrics: %v", err)
+	}
+	m, err := serve.ParseMetrics(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("parsing the API server's metrics: %v", err)
+	}
+	out := apiserverCalls{}
+	for _, smp := range m {
+		i := -1
+		switch smp.Name {
+		case "apiserver_admission_webhook_admission_duration_seconds_sum":
+			i = 0
+		case "apiserver_admission_webhook_admission_duration_seconds_count":
+			i = 1
+		}
+		if i >= 0 {
+			v := out[smp.Labels["name"]]
+			v[i] += smp.Value
+			out[smp.Labels["name"]] = v
+		}
+	}
+	return out
+}
+
+func (c apiserverCalls) since(before apiserverCalls) apiserverCalls {
+	out := apiserverCalls{}
+	for name, v := range c {
+		out[name] = [2]float64{v[0] - before[name][0], v[1] - before[name][1]}
+	}
+	return out
+}
+
+func (c *apiserverCalls) add(d apiserverCalls) {
+	if *c == nil {
+		*c = apiserverCalls{}
+	}
+	for name, v := range d {
+		w := (*c)[name]
+		(*c)[name] = [2]float64{w[0] + v[0], w[1] + v[1]}
+	}
+}
+
+func (c apiserverCalls) names() []string {
+	var out []string
+	for name, v := range c {
+		if v[1] > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (c apiserverCalls) count(name string) int { return int(c[name][1]) }
+
+func (c apiserverCalls) mean(name string) time.Duration {
+	if c[name][1] == 0 {
+		return 0
+	}
+	return time.Duration(c[name][0] / c[name][1] * float64(time.Second))
 }
