@@ -5,9 +5,12 @@
 #
 # Targets
 #   bench-webhook   in-process benchmarks: AdmissionReview bytes in, response
-#                   bytes out, through controller-runtime's admission.Webhook
-#                   (webhook/handlers_bench_test.go), PERF_COUNT runs each,
-#                   summarized by benchstat; also over loopback HTTPS
+#                   bytes out, through the handlers as `stateguard serve` mounts
+#                   them (BenchmarkAdmission, webhook/handlers_bench_test.go);
+#                   also over loopback HTTPS (BenchmarkAdmissionHTTPS) and, for
+#                   reference, with controller-runtime's own review decoding
+#                   (BenchmarkAdmissionServeHTTP); PERF_COUNT runs each,
+#                   summarized by benchstat
 #   load            hack/loadgen against the real `stateguard serve` (envtest
 #                   API server behind its informers): max rate, then 500/s
 #                   (test/load TestLoadHTTPS)

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/stateguard/stateguard/policies"
@@ -89,19 +90,19 @@ func benchLookup(engine *policies.Engine) *benchMapLookup {
 	return l
 }
 
-// benchHandlers returns the HTTP handler of each webhook path, built as Run
-// builds them: the default engine, the Prometheus recorder, the admission
-// webhook with panic recovery and controller-runtime's metrics, and a JSON
-// logger at the default level, as `stateguard serve` sets up (V(5) request
-// logs off, but their key/values still built per request).
+// benchHandlers returns the HTTP handler of each webhook path as Run serves
+// it: the default engine, the Prometheus recorder, the admission webhook with
+// panic recovery, decoded by NewReviewServer under the exchange deadline
+// (mount), registered on controller-runtime's webhook server (which adds its
+// request metrics), and a JSON logger at the default level, as `stateguard
+// serve` sets up (V(5) request logs off, but their key/values still built
+// per request).
 func benchHandlers(tb testing.TB) map[string]http.Handler {
 	tb.Helper()
+	server := webhook.NewServer(webhook.Options{})
 	return benchWebhooks(tb, func(path string, hook *admission.Webhook, logger logr.Logger) http.Handler {
-		h, err := admission.StandaloneWebhook(hook, admission.StandaloneOptions{Logger: logger, MetricsPath: path})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return h
+		server.Register(path, withDeadline(NewReviewServer(hook, logger), reviewTimeout))
+		return server.WebhookMux()
 	})
 }
 
