@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stateguard/stateguard/internal/loadgen"
 	"github.com/stateguard/stateguard/test/load/reviews"
 )
 
@@ -77,7 +78,7 @@ func main() {
 		out, _ := json.Marshal(res)
 		fmt.Println(string(out))
 	} else {
-		res.print(os.Stdout)
+		printResult(os.Stdout, res)
 	}
 	if res.Errors > 0 || res.Requests == 0 {
 		for _, e := range res.ErrorSamples {
@@ -214,31 +215,10 @@ func loopbackDial(ctx context.Context, network, addr string) (net.Conn, error) {
 	return conn, nil
 }
 
-// Result is what one run measured. Durations are in milliseconds.
-type Result struct {
-	Target       string   `json:"target"`
-	Reviews      []string `json:"reviews"`
-	Conns        int      `json:"conns"`
-	Mode         string   `json:"mode"` // "max" or "fixed"
-	TargetRate   float64  `json:"target_rate,omitempty"`
-	DurationS    float64  `json:"duration_s"`
-	Requests     int      `json:"requests"`
-	Errors       int      `json:"errors"`
-	Rate         float64  `json:"achieved_rate"`
-	P50          float64  `json:"p50_ms"`
-	P90          float64  `json:"p90_ms"`
-	P99          float64  `json:"p99_ms"`
-	P999         float64  `json:"p999_ms"`
-	Max          float64  `json:"max_ms"`
-	Mean         float64  `json:"mean_ms"`
-	ServiceP50   float64  `json:"service_p50_ms"` // send to response, without queueing
-	ServiceP99   float64  `json:"service_p99_ms"`
-	LoadgenCPU   float64  `json:"loadgen_cpu_s"` // this process's CPU time while measuring
-	LoadAvg      string   `json:"loadavg"`       // /proc/loadavg at the end
-	ErrorSamples []string `json:"error_samples,omitempty"`
-}
+// Result is what one run measured (shared with the tests that read -json).
+type Result = loadgen.Result
 
-func (r Result) print(w io.Writer) {
+func printResult(w io.Writer, r Result) {
 	mode := "max rate (closed loop)"
 	if r.Mode == "fixed" {
 		mode = fmt.Sprintf("fixed rate %.0f/s (open loop, latency from the schedule)", r.TargetRate)

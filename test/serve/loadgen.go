@@ -7,32 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stateguard/stateguard/internal/loadgen"
 )
 
-// LoadgenResult is hack/loadgen's -json output (its Result). Durations are
-// in milliseconds.
-type LoadgenResult struct {
-	Target     string   `json:"target"`
-	Reviews    []string `json:"reviews"`
-	Conns      int      `json:"conns"`
-	Mode       string   `json:"mode"`
-	TargetRate float64  `json:"target_rate"`
-	DurationS  float64  `json:"duration_s"`
-	Requests   int      `json:"requests"`
-	Errors     int      `json:"errors"`
-	Rate       float64  `json:"achieved_rate"`
-	P50        float64  `json:"p50_ms"`
-	P90        float64  `json:"p90_ms"`
-	P99        float64  `json:"p99_ms"`
-	P999       float64  `json:"p999_ms"`
-	Max        float64  `json:"max_ms"`
-	Mean       float64  `json:"mean_ms"`
-	ServiceP50 float64  `json:"service_p50_ms"`
-	ServiceP99 float64  `json:"service_p99_ms"`
-	LoadgenCPU float64  `json:"loadgen_cpu_s"`
-	LoadAvg    string   `json:"loadavg"`
-	Samples    []string `json:"error_samples"`
-}
+// LoadgenResult is hack/loadgen's -json output.
+type LoadgenResult = loadgen.Result
 
 // Loadgen runs hack/loadgen (built by Build(LoadgenPkg)) against the server
 // over HTTPS, trusting its CA, with args (-reviews, -conns, -rate,
@@ -52,7 +32,7 @@ func (s *Server) Loadgen(t testing.TB, args ...string) LoadgenResult {
 		t.Fatalf("loadgen %s: %v (%v)\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, runErr, stdout.String(), stderr.String())
 	}
 	if runErr != nil || res.Errors > 0 {
-		t.Errorf("loadgen %s: %v, %d errors: %s\n%s", strings.Join(args, " "), runErr, res.Errors, strings.Join(res.Samples, "\n"), stderr.String())
+		t.Errorf("loadgen %s: %v, %d errors: %s\n%s", strings.Join(args, " "), runErr, res.Errors, strings.Join(res.ErrorSamples, "\n"), stderr.String())
 	}
 	return res
 }
