@@ -325,8 +325,7 @@ func TestWebhookMemory(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
-	rssIdle := srv.status(t, "VmRSS")
+	rssIdle := settledRSS(t, srv)
 	idleTraces := gcTraces(srv.log.String())
 	idleGC := idleTraces[len(idleTraces)-1]
 
@@ -341,8 +340,7 @@ func TestWebhookMemory(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(5 * time.Second)
-	rssServing, hwm := srv.status(t, "VmRSS"), srv.status(t, "VmHWM")
+	rssServing, hwm := settledRSS(t, srv), srv.status(t, "VmHWM")
 	traces := gcTraces(srv.log.String())
 	servingGC := traces[len(traces)-1]
 	heapInuse := srv.metric(t, "go_memstats_heap_inuse_bytes")
@@ -534,4 +532,30 @@ func (c apiserverCalls) mean(name string) time.Duration {
 		return 0
 	}
 	return time.Duration(c[name][0] / c[name][1] * float64(time.Second))
+}
+
+// settledRSS returns the process's VmRSS (kB) once the runtime has finished
+// returning memory after a collection: the value has not moved by more than
+// 256 kB across a second of readings (the scavenger releases memory in the
+// background, for up to a few seconds after the collection).
+func settledRSS(t *testing.T, srv *server) int64 {
+	t.Helper()
+	const window, tolerance = 10, 256 // readings 100ms apart; kB
+	deadline := time.Now().Add(60 * time.Second)
+	var readings []int64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		readings = append(readings, srv.status(t, "VmRSS"))
+		if n := len(readings); n >= window {
+			last := readings[n-window:]
+			if slices.Max(last)-slices.Min(last) <= tolerance {
+				return last[len(last)-1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VmRSS did not settle within 60s: %v", readings[max(0, len(readings)-window):])
+		}
+	}
+	panic("unreachable")
 }
