@@ -36,7 +36,12 @@ so cert-manager can rotate them without a restart. Lookups come from informer
 caches of Services, StorageClasses, Namespaces and StatefulSets; /readyz turns
 ready once TLS is served and those caches are synced. On SIGTERM it turns
 unready, keeps serving for --shutdown-delay while endpoints drop the pod, lets
-in-flight reviews finish (up to --shutdown-grace) and exits.`,
+in-flight reviews finish (up to --shutdown-grace) and exits.
+
+It speaks HTTP/1.1 over TLS 1.2 or later only. A review's body may be 7 MiB
+and must arrive within 30s of its headers (the longest timeout the API server
+allows a webhook); slower ones are denied. See docs/security.md for the rest
+of the threat model.`,
 		Example: `  # In a cluster (the Helm chart runs it this way)
   stateguard serve --config /etc/stateguard/config.yaml --cert-dir /certs
 
