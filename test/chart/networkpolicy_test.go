@@ -70,22 +70,9 @@ func checkNetworkPolicy(t *testing.T, r *rendering) {
 	if !selector.Matches(labels.Set(r.deployment.Spec.Template.Labels)) {
 		t.Errorf("podSelector %v does not select the webhook pods (labels %v)", sel.MatchLabels, r.deployment.Spec.Template.Labels)
 	}
-	for _, o := range r.testObjects {
-		if o.Kind != "Pod" {
-			continue
-		}
-		var pod corev1.Pod
-		if err := decodeStrict(o.JSON, &pod); err != nil {
-			t.Fatal(err)
-		}
-		pods := []*corev1.Pod{&pod}
-		if probe := probePod(t, &pod, "uid"); probe != nil {
-			pods = append(pods, probe)
-		}
-		for _, p := range pods {
-			if selector.Matches(labels.Set(p.Labels)) {
-				t.Errorf("podSelector %v also selects the helm test pod %s (labels %v)", sel.MatchLabels, p.Name, p.Labels)
-			}
+	for _, p := range helmTestPods(t, r) {
+		if selector.Matches(labels.Set(p.pod.Labels)) {
+			t.Errorf("podSelector %v also selects %s (labels %v)", sel.MatchLabels, p.what, p.pod.Labels)
 		}
 	}
 

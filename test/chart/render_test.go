@@ -619,21 +619,37 @@ func restricted(t *testing.T, what string, pod corev1.PodSpec) {
 func TestPodSecurityRestricted(t *testing.T) {
 	forEachRendering(t, func(t *testing.T, r *rendering) {
 		restricted(t, "Deployment", r.deployment.Spec.Template.Spec)
-		// The helm test pods, and the probe pod the test starts.
-		for _, o := range r.testObjects {
-			if o.Kind != "Pod" {
-				continue
-			}
-			var pod corev1.Pod
-			if err := decodeStrict(o.JSON, &pod); err != nil {
-				t.Fatal(err)
-			}
-			restricted(t, o.String(), pod.Spec)
-			if probe := probePod(t, &pod, "uid"); probe != nil {
-				restricted(t, "probe pod", probe.Spec)
-			}
+		for _, p := range helmTestPods(t, r) {
+			restricted(t, p.what, p.pod.Spec)
 		}
 	})
+}
+
+// namedPod is a pod the chart makes, named for test messages.
+type namedPod struct {
+	what string
+	pod  *corev1.Pod
+}
+
+// helmTestPods returns the chart's helm test pods and the probe pod each of
+// them starts.
+func helmTestPods(t *testing.T, r *rendering) []namedPod {
+	t.Helper()
+	var out []namedPod
+	for _, o := range r.testObjects {
+		if o.Kind != "Pod" {
+			continue
+		}
+		var pod corev1.Pod
+		if err := decodeStrict(o.JSON, &pod); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, namedPod{o.String(), &pod})
+		if probe := probePod(t, &pod, "uid"); probe != nil {
+			out = append(out, namedPod{"probe pod of " + o.String(), probe})
+		}
+	}
+	return out
 }
 
 func TestRBACLeastPrivilege(t *testing.T) {
