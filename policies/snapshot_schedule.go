@@ -35,11 +35,6 @@ var snapshotSchedulePolicy = Policy{
 	ValidateStatefulSet: validateSnapshotSchedule,
 }
 
-// escapePointer escapes a map key for use in a JSON pointer (RFC 6901).
-func escapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
 func mutateSnapshotSchedule(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutation {
 	key := r.Config.Policies.SnapshotSchedule.LabelKey
 	var source func(i int) (string, bool)
@@ -86,7 +81,7 @@ func mutateSnapshotSchedule(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mut
 			tmpl.Labels = map[string]string{}
 		}
 		tmpl.Labels[key] = value
-		out = append(out, Mutation{Policy: SnapshotSchedule, Path: claimTemplatesPointer(i, "/metadata/labels/"+escapePointer(key)), Value: value})
+		out = append(out, Mutation{Policy: SnapshotSchedule, Path: labelPointer(i, key), Value: value})
 	}
 	return out
 }

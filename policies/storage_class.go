@@ -56,10 +56,6 @@ func (c *Config) ClassForAccessModes(modes []corev1.PersistentVolumeAccessMode) 
 	return "", false
 }
 
-func claimTemplatesPointer(i int, rest string) string {
-	return fmt.Sprintf("/spec/volumeClaimTemplates/%d%s", i, rest)
-}
-
 func mutateStorageClass(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutation {
 	if r.Operation == Update {
 		return restoreStorageClass(r.OldObject, sts)
@@ -98,7 +94,7 @@ func mutateStorageClass(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutatio
 			continue
 		}
 		spec.StorageClassName = &class
-		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(i, "/spec/storageClassName"), Value: class})
+		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(i, templateClassField), Value: class})
 	}
 	return out
 }
@@ -165,7 +161,7 @@ func restoreStorageClass(old, sts *appsv1.StatefulSet) []Mutation {
 		}
 		class := *prev.Spec.StorageClassName
 		cur.Spec.StorageClassName = &class
-		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(i, "/spec/storageClassName"), Value: class})
+		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(i, templateClassField), Value: class})
 	}
 	return out
 }

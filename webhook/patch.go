@@ -3,7 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -15,11 +14,6 @@ import (
 
 	"github.com/stateguard/stateguard/policies"
 )
-
-// claimTemplatesPointer is the JSON pointer under which every mutation the
-// policies make lies (storage classes, claim templates for dangling mounts,
-// snapshot-schedule labels on the templates).
-const claimTemplatesPointer = "/spec/volumeClaimTemplates"
 
 // specClaimTemplates serializes claim templates exactly as StatefulSetSpec
 // does (same key, same omitempty), so that diffing two of them yields the
@@ -99,107 +93,52 @@ func claimTemplatePatch(before, after []corev1.PersistentVolumeClaim, mutations 
 		return nil, false
 	}
 	if len(before) == 0 {
-		return []jsonpatch.JsonPatchOperation{{Operation: "add", Path: claimTemplatesPointer, Value: after}}, true
+		return []jsonpatch.JsonPatchOperation{{Operation: "add", Path: policies.ClaimTemplatesPath, Value: after}}, true
 	}
 	ops := make([]jsonpatch.JsonPatchOperation, 0, len(mutations))
 	for i := len(before); i < len(after); i++ {
-		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: claimTemplatesPointer + "/" + strconv.Itoa(i), Value: after[i]})
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: policies.ClaimTemplatesPath + "/" + strconv.Itoa(i), Value: after[i]})
 	}
-	type labelled struct {
-		template int
-		key      string
-	}
-	var classed []int
-	var labels []labelled
+	done := map[string]bool{}     // pointers already patched
+	wholeLabels := map[int]bool{} // templates whose labels were added as a map
 	for _, m := range mutations {
-		i, field, ok := templateField(m.Path)
+		c, ok := policies.ParseTemplateChange(m.Path)
 		switch {
-		case !ok:
+		case !ok || c.Template >= len(after):
 			return nil, false
-		case i >= len(before) && i < len(after):
-			// Inside a template appended whole above.
-		case i >= len(after):
-			return nil, false
-		case field == "/spec/storageClassName":
-			if !slices.Contains(classed, i) {
-				classed = append(classed, i)
+		case c.Template >= len(before) || done[m.Path]:
+			continue // inside a template appended whole above, or patched already
+		case c.Class:
+			was, is := before[c.Template].Spec.StorageClassName, after[c.Template].Spec.StorageClassName
+			if was != nil || is == nil {
+				return nil, false // not a class filled in
 			}
-		case strings.HasPrefix(field, "/metadata/labels/"):
-			key, ok := unescapePointer(strings.TrimPrefix(field, "/metadata/labels/"))
+			ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: m.Path, Value: *is})
+		case c.LabelKey != "":
+			value, ok := after[c.Template].Labels[c.LabelKey]
 			if !ok {
-				return nil, false
+				return nil, false // not a label set
 			}
-			if l := (labelled{i, key}); !slices.Contains(labels, l) {
-				labels = append(labels, l)
+			old := before[c.Template].Labels
+			switch current, has := old[c.LabelKey]; {
+			case len(old) == 0:
+				// The map was empty, so absent from the JSON: add it whole, once.
+				if !wholeLabels[c.Template] {
+					wholeLabels[c.Template] = true
+					labels := m.Path[:strings.LastIndex(m.Path, "/")] // the label's key cannot hold a "/": it is escaped
+					ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: labels, Value: after[c.Template].Labels})
+				}
+			case !has:
+				ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: m.Path, Value: value})
+			case current != value:
+				ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "replace", Path: m.Path, Value: value})
 			}
 		default:
-			return nil, false
+			return nil, false // a whole template that existed before
 		}
-	}
-	for _, i := range classed {
-		was, is := before[i].Spec.StorageClassName, after[i].Spec.StorageClassName
-		if was != nil || is == nil {
-			return nil, false // not a class filled in
-		}
-		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: templatePath(i, "/spec/storageClassName"), Value: *is})
-	}
-	wholeMap := map[int]bool{}
-	for _, l := range labels {
-		value, ok := after[l.template].Labels[l.key]
-		if !ok {
-			return nil, false // not a label set
-		}
-		old := before[l.template].Labels
-		switch current, has := old[l.key]; {
-		case len(old) == 0:
-			// The map was empty, so absent from the JSON: add it whole, once.
-			if !wholeMap[l.template] {
-				wholeMap[l.template] = true
-				ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: templatePath(l.template, "/metadata/labels"), Value: after[l.template].Labels})
-			}
-		case !has:
-			ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: templatePath(l.template, "/metadata/labels/"+escapePointer(l.key)), Value: value})
-		case current != value:
-			ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "replace", Path: templatePath(l.template, "/metadata/labels/"+escapePointer(l.key)), Value: value})
-		}
+		done[m.Path] = true
 	}
 	return ops, true
-}
-
-// templateField splits a pointer under /spec/volumeClaimTemplates into the
-// template's index and the rest ("" for the template itself).
-func templateField(path string) (int, string, bool) {
-	rest, ok := strings.CutPrefix(path, claimTemplatesPointer+"/")
-	if !ok {
-		return 0, "", false
-	}
-	index, field, _ := strings.Cut(rest, "/")
-	i, err := strconv.Atoi(index)
-	if err != nil || i < 0 || strconv.Itoa(i) != index {
-		return 0, "", false
-	}
-	if field != "" {
-		field = "/" + field
-	}
-	return i, field, true
-}
-
-func templatePath(i int, field string) string {
-	return claimTemplatesPointer + "/" + strconv.Itoa(i) + field
-}
-
-// escapePointer and unescapePointer encode a map key as one JSON pointer
-// token (RFC 6901).
-func escapePointer(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
-func unescapePointer(token string) (string, bool) {
-	if strings.Contains(token, "/") {
-		return "", false
-	}
-	s := strings.ReplaceAll(strings.ReplaceAll(token, "~1", "/"), "~0", "~")
-	return s, escapePointer(s) == token
 }
 
 // claimTemplatesOnly reports whether every mutation lies under
@@ -207,7 +146,7 @@ func unescapePointer(token string) (string, bool) {
 // templates.
 func claimTemplatesOnly(mutations []policies.Mutation) bool {
 	for _, m := range mutations {
-		if m.Path != claimTemplatesPointer && !strings.HasPrefix(m.Path, claimTemplatesPointer+"/") {
+		if m.Path != policies.ClaimTemplatesPath && !strings.HasPrefix(m.Path, policies.ClaimTemplatesPath+"/") {
 			return false
 		}
 	}

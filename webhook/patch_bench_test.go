@@ -296,9 +296,9 @@ func patchKind(op string) string {
 		return f[0] + " labels"
 	case strings.Contains(path, "/metadata/labels/"):
 		return f[0] + " label"
-	case path == claimTemplatesPointer:
+	case path == policies.ClaimTemplatesPath:
 		return f[0] + " templates"
-	case strings.HasPrefix(path, claimTemplatesPointer+"/") && !strings.Contains(strings.TrimPrefix(path, claimTemplatesPointer+"/"), "/"):
+	case strings.HasPrefix(path, policies.ClaimTemplatesPath+"/") && !strings.Contains(strings.TrimPrefix(path, policies.ClaimTemplatesPath+"/"), "/"):
 		return f[0] + " template"
 	}
 	return f[0] + " " + path

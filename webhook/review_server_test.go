@@ -467,7 +467,7 @@ func TestWholeDiffDecodesInFull(t *testing.T) {
 			t.Errorf("%s: expected the whole diff of a partly decoded object to remove fields; this test's premise is wrong", decode.name)
 		}
 	}
-	if claimTemplatesOnly([]policies.Mutation{{Path: "/spec/template"}}) || !claimTemplatesOnly([]policies.Mutation{{Path: claimTemplatesPointer + "/0"}}) {
+	if claimTemplatesOnly([]policies.Mutation{{Path: "/spec/template"}}) || !claimTemplatesOnly([]policies.Mutation{{Path: policies.ClaimTemplatesPath + "/0"}}) {
 		t.Error("claimTemplatesOnly")
 	}
 }
