@@ -16,14 +16,15 @@ const (
 	templateLabelsField = "/metadata/labels"
 )
 
-// claimTemplatesPointer is the pointer to rest in claim template i.
-func claimTemplatesPointer(i int, rest string) string {
+// ClaimTemplatePointer is the pointer to rest (a field, or "" for the whole
+// template) in claim template i.
+func ClaimTemplatePointer(i int, rest string) string {
 	return ClaimTemplatesPath + "/" + strconv.Itoa(i) + rest
 }
 
 // labelPointer is the pointer to one label of claim template i.
 func labelPointer(i int, key string) string {
-	return claimTemplatesPointer(i, templateLabelsField+"/"+escapePointer(key))
+	return ClaimTemplatePointer(i, templateLabelsField+"/"+escapePointer(key))
 }
 
 // escapePointer escapes a map key for use in a JSON pointer (RFC 6901).
@@ -36,14 +37,14 @@ func escapePointer(s string) string {
 type TemplateChange struct {
 	// Template is the claim template's index.
 	Template int
-	// Whole: the template itself was added. Class: its storageClassName was
-	// set. Label: the label LabelKey was set.
-	Whole, Class bool
-	LabelKey     string
+	// Class: its storageClassName was set. LabelKey: that label was set.
+	// Neither: the template itself was added.
+	Class    bool
+	LabelKey string
 }
 
 // ParseTemplateChange reads a pointer that the policies wrote for a claim
-// template (claimTemplatesPointer, labelPointer) back into what it changes.
+// template (ClaimTemplatePointer, labelPointer) back into what it changes.
 // It reports false for any other pointer.
 func ParseTemplateChange(path string) (TemplateChange, bool) {
 	rest, ok := strings.CutPrefix(path, ClaimTemplatesPath+"/")
@@ -58,7 +59,6 @@ func ParseTemplateChange(path string) (TemplateChange, bool) {
 	c := TemplateChange{Template: i}
 	switch field = "/" + field; {
 	case field == "/":
-		c.Whole = true
 	case field == templateClassField:
 		c.Class = true
 	case strings.HasPrefix(field, templateLabelsField+"/"):

@@ -7,8 +7,8 @@ func TestParseTemplateChangeReadsBackThePoliciesPointers(t *testing.T) {
 		path string
 		want TemplateChange
 	}{
-		{claimTemplatesPointer(3, ""), TemplateChange{Template: 3, Whole: true}},
-		{claimTemplatesPointer(0, templateClassField), TemplateChange{Template: 0, Class: true}},
+		{ClaimTemplatePointer(3, ""), TemplateChange{Template: 3}},
+		{ClaimTemplatePointer(0, templateClassField), TemplateChange{Template: 0, Class: true}},
 		{labelPointer(1, "stateguard.dev/snapshot-schedule"), TemplateChange{Template: 1, LabelKey: "stateguard.dev/snapshot-schedule"}},
 		{labelPointer(2, "a~b/c"), TemplateChange{Template: 2, LabelKey: "a~b/c"}},
 	} {

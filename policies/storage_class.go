@@ -82,7 +82,7 @@ func mutateStorageClass(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutatio
 			value["spec"].(map[string]any)["storageClassName"] = class
 		}
 		sts.Spec.VolumeClaimTemplates = append(sts.Spec.VolumeClaimTemplates, tmpl)
-		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: value})
+		out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: value})
 	}
 	for i := range sts.Spec.VolumeClaimTemplates {
 		spec := &sts.Spec.VolumeClaimTemplates[i].Spec
@@ -94,7 +94,7 @@ func mutateStorageClass(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutatio
 			continue
 		}
 		spec.StorageClassName = &class
-		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(i, templateClassField), Value: class})
+		out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(i, templateClassField), Value: class})
 	}
 	return out
 }
@@ -147,7 +147,7 @@ func restoreStorageClass(old, sts *appsv1.StatefulSet) []Mutation {
 		if restorable {
 			for _, t := range extra {
 				sts.Spec.VolumeClaimTemplates = append(sts.Spec.VolumeClaimTemplates, *t.DeepCopy())
-				out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: *t.DeepCopy()})
+				out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: *t.DeepCopy()})
 			}
 		}
 	}
@@ -161,7 +161,7 @@ func restoreStorageClass(old, sts *appsv1.StatefulSet) []Mutation {
 		}
 		class := *prev.Spec.StorageClassName
 		cur.Spec.StorageClassName = &class
-		out = append(out, Mutation{Policy: StorageClass, Path: claimTemplatesPointer(i, templateClassField), Value: class})
+		out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(i, templateClassField), Value: class})
 	}
 	return out
 }

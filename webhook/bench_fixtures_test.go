@@ -95,7 +95,7 @@ func benchLookup(engine *policies.Engine) *benchMapLookup {
 // panic recovery, decoded by NewReviewServer under the exchange deadline
 // (mount), registered on controller-runtime's webhook server (which adds its
 // request metrics), and a JSON logger at the default level, as `stateguard
-// serve` sets up (V(5) request logs off, but their key/values still built
+// serve` sets up (V(5) request logs off, so requestLogger adds no fields
 // per request).
 func benchHandlers(tb testing.TB) map[string]http.Handler {
 	tb.Helper()
@@ -127,7 +127,7 @@ func benchWebhooks(tb testing.TB, serve func(path string, hook *admission.Webhoo
 	logger := logr.FromSlogHandler(slog.NewJSONHandler(io.Discard, nil))
 	out := map[string]http.Handler{}
 	for path, handler := range h.ForPath() {
-		out[path] = serve(path, &admission.Webhook{Handler: handler, RecoverPanic: ptr(true)}, logger)
+		out[path] = serve(path, newHook(handler, true, nil), logger)
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	jsoniter "github.com/json-iterator/go"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -43,8 +44,8 @@ import (
 // as before, and its error is the one used.
 
 // lastAppliedAnnotation is the annotation kubectl's client-side apply keeps
-// the applied manifest in (corev1.LastAppliedConfigAnnotation).
-const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+// the applied manifest in.
+const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
 
 // objectDecoder decodes the objects: json-iterator, configured as the API
 // server configured it for years (case-sensitive, otherwise compatible with

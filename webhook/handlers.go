@@ -250,7 +250,7 @@ func (h *Handlers) validateStatefulSet(ctx context.Context, req admission.Reques
 	}
 	result, err := h.Engine.ValidateStatefulSet(sreq, h.Lookup(ctx))
 	if err != nil {
-		h.recordError(req, policies.Enforce)
+		h.recordError(req)
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	h.record(req, result)
@@ -271,7 +271,7 @@ func (h *Handlers) validateService(ctx context.Context, req admission.Request) a
 	}
 	result, err := h.Engine.ValidateService(sreq, h.Lookup(ctx))
 	if err != nil {
-		h.recordError(req, policies.Enforce)
+		h.recordError(req)
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	h.record(req, result)
@@ -321,7 +321,9 @@ func (h *Handlers) record(req admission.Request, result policies.Result) {
 	}
 }
 
-func (h *Handlers) recordError(req admission.Request, mode policies.Mode) {
+// recordError counts a review that could not be decided, under the mode it
+// would have been denied in (an error fails closed, like enforce).
+func (h *Handlers) recordError(req admission.Request) {
 	dryRun := req.DryRun != nil && *req.DryRun
-	h.Recorder.Decision("", mode, decisionError, string(req.Operation), dryRun)
+	h.Recorder.Decision("", policies.Enforce, decisionError, string(req.Operation), dryRun)
 }

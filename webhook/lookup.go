@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,7 +39,7 @@ type clusterLookup struct {
 const maxLiveReads = 16
 
 type lookupKey struct {
-	kind string
+	kind reflect.Type
 	key  client.ObjectKey
 }
 
@@ -75,7 +76,7 @@ func (l *clusterLookup) StatefulSets(namespace string) ([]*appsv1.StatefulSet, e
 
 func getWithFallback[T client.Object](l *clusterLookup, key client.ObjectKey, obj T) (T, error) {
 	var zero T
-	seenKey := lookupKey{fmt.Sprintf("%T", obj), key}
+	seenKey := lookupKey{reflect.TypeFor[T](), key}
 	if seen, ok := l.seen[seenKey]; ok {
 		if seen == nil {
 			return zero, nil

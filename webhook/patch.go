@@ -3,7 +3,6 @@ package webhook
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -97,7 +96,7 @@ func claimTemplatePatch(before, after []corev1.PersistentVolumeClaim, mutations 
 	}
 	ops := make([]jsonpatch.JsonPatchOperation, 0, len(mutations))
 	for i := len(before); i < len(after); i++ {
-		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: policies.ClaimTemplatesPath + "/" + strconv.Itoa(i), Value: after[i]})
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: policies.ClaimTemplatePointer(i, ""), Value: after[i]})
 	}
 	done := map[string]bool{}     // pointers already patched
 	wholeLabels := map[int]bool{} // templates whose labels were added as a map
@@ -134,7 +133,7 @@ func claimTemplatePatch(before, after []corev1.PersistentVolumeClaim, mutations 
 				ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "replace", Path: m.Path, Value: value})
 			}
 		default:
-			return nil, false // a whole template that existed before
+			return nil, false // a template that existed before, replaced whole
 		}
 		done[m.Path] = true
 	}
