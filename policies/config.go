@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -203,7 +204,7 @@ func (c Config) Validate() field.ErrorList {
 	errs = append(errs, validateMode(sc.Mode, scPath.Child("mode"), true)...)
 	for _, m := range sortedAccessModes(sc.Classes) {
 		p := scPath.Child("classes").Key(string(m))
-		if !isKnownAccessMode(m) {
+		if !slices.Contains(knownAccessModes, m) {
 			errs = append(errs, field.NotSupported(p, m, accessModeNames()))
 			continue
 		}
@@ -283,15 +284,6 @@ func modeNames() []string {
 
 var knownAccessModes = []corev1.PersistentVolumeAccessMode{
 	corev1.ReadWriteOnce, corev1.ReadWriteOncePod, corev1.ReadWriteMany, corev1.ReadOnlyMany,
-}
-
-func isKnownAccessMode(m corev1.PersistentVolumeAccessMode) bool {
-	for _, k := range knownAccessModes {
-		if k == m {
-			return true
-		}
-	}
-	return false
 }
 
 func accessModeNames() []string {

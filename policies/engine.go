@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -64,6 +65,11 @@ type Policy struct {
 	MutateStatefulSet func(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutation
 	// ValidateStatefulSet checks the (already mutated) StatefulSet.
 	ValidateStatefulSet func(r *StatefulSetReview) ([]Issue, error)
+	// AdvisoryOnUpdate turns ValidateStatefulSet's violations into advisories
+	// on UPDATE, for checks of what an update cannot fix (claim templates are
+	// immutable; a Service is fixed by writing the Service): denying then
+	// would only block scaling and image changes.
+	AdvisoryOnUpdate bool
 	// ValidateService guards Services that StatefulSets depend on.
 	ValidateService func(r *ServiceReview) ([]Issue, error)
 }
@@ -159,7 +165,7 @@ func (e *Engine) modes(namespace string, lookup Lookup) (modes map[PolicyID]Mode
 		m, warning := e.config.ResolveMode(p.ID, labels)
 		modes[p.ID] = m
 		// One bad namespace-wide label would otherwise warn once per policy.
-		if warning != "" && !contains(warnings, warning) {
+		if warning != "" && !slices.Contains(warnings, warning) {
 			warnings = append(warnings, warning)
 		}
 	}
@@ -209,6 +215,11 @@ func (e *Engine) ValidateStatefulSet(req StatefulSetRequest, lookup Lookup) (Res
 		issues, err := p.ValidateStatefulSet(review)
 		if err != nil {
 			return Result{}, fmt.Errorf("%s: %w", p.ID, err)
+		}
+		if p.AdvisoryOnUpdate && req.Operation == Update {
+			for i := range issues {
+				issues[i].Level = Advisory
+			}
 		}
 		result.Findings = appendFindings(result.Findings, p.ID, modes[p.ID], issues)
 	}

@@ -28,18 +28,12 @@ import (
 var headlessServicePolicy = Policy{
 	ID:                  HeadlessService,
 	ValidateStatefulSet: validateHeadlessService,
+	AdvisoryOnUpdate:    true,
 	ValidateService:     guardHeadlessService,
 }
 
 func validateHeadlessService(r *StatefulSetReview) ([]Issue, error) {
-	issues, err := checkHeadlessService(r.Namespace, r.Object, r.Lookup)
-	if err != nil || r.Operation != Update {
-		return issues, err
-	}
-	for i := range issues {
-		issues[i].Level = Advisory
-	}
-	return issues, nil
+	return checkHeadlessService(r.Namespace, r.Object, r.Lookup)
 }
 
 func checkHeadlessService(namespace string, sts *appsv1.StatefulSet, lookup Lookup) ([]Issue, error) {

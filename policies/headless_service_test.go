@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -99,7 +100,7 @@ func TestHeadlessServiceStatefulSet(t *testing.T) {
 			require.NoError(t, err)
 			got := findingsOf(result, HeadlessService)
 			assert.Equal(t, tt.want, nilIfEmpty(summary(got)))
-			assert.Equal(t, contains(summary(got), "enforce spec.serviceName") || contains(summary(got), "enforce spec.template.metadata.labels"), result.Denied())
+			assert.Equal(t, slices.Contains(summary(got), "enforce spec.serviceName") || slices.Contains(summary(got), "enforce spec.template.metadata.labels"), result.Denied())
 			if tt.wantMessage != "" {
 				require.NotEmpty(t, got)
 				assert.Contains(t, got[0].Message, tt.wantMessage)

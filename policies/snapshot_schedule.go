@@ -23,6 +23,7 @@ package policies
 // label (it predates the policy) only gets a warning, so it can still scale.
 
 import (
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -108,15 +109,15 @@ func validateSnapshotSchedule(r *StatefulSetReview) ([]Issue, error) {
 	case !has:
 		return []Issue{violation(labelsPath, "",
 			"no %s label; add one naming a schedule: %s", key, known)}, nil
-	case !contains(cfg.Schedules, value) && r.Operation == Update && oldHas && oldValue == value:
+	case !slices.Contains(cfg.Schedules, value) && r.Operation == Update && oldHas && oldValue == value:
 		// The value was known once and left the config since: denying would
 		// block scaling a StatefulSet nobody touched; only setting it is denied.
 		return []Issue{advisory(labelsPath.Key(key), value,
 			"%q is no longer a known snapshot schedule; use one of: %s", value, known)}, nil
-	case !contains(cfg.Schedules, value):
+	case !slices.Contains(cfg.Schedules, value):
 		return []Issue{violation(labelsPath.Key(key), value,
 			"%q is not a known snapshot schedule; use one of: %s", value, known)}, nil
-	case r.Operation == Update && oldHas && oldValue != value && contains(cfg.Schedules, oldValue):
+	case r.Operation == Update && oldHas && oldValue != value && slices.Contains(cfg.Schedules, oldValue):
 		return []Issue{advisory(labelsPath.Key(key), value,
 			"schedule changed from %q to %q: existing claims keep %q until relabelled", oldValue, value, oldValue)}, nil
 	}

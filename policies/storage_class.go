@@ -18,11 +18,14 @@ package policies
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -30,6 +33,7 @@ var storageClassPolicy = Policy{
 	ID:                  StorageClass,
 	MutateStatefulSet:   mutateStorageClass,
 	ValidateStatefulSet: validateStorageClass,
+	AdvisoryOnUpdate:    true, // claim templates are immutable: a denial could never get the class fixed
 }
 
 // sharedFirst orders access modes by how much they demand of a volume: when a
@@ -70,19 +74,11 @@ func mutateStorageClass(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutatio
 		tmpl.Name = name
 		tmpl.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
 		tmpl.Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: cfg.DefaultSize.DeepCopy()}
-		value := map[string]any{
-			"metadata": map[string]any{"name": name},
-			"spec": map[string]any{
-				"accessModes": []any{string(corev1.ReadWriteOnce)},
-				"resources":   map[string]any{"requests": map[string]any{"storage": cfg.DefaultSize.String()}},
-			},
-		}
 		if class, ok := r.Config.ClassForAccessModes(tmpl.Spec.AccessModes); ok {
 			tmpl.Spec.StorageClassName = &class
-			value["spec"].(map[string]any)["storageClassName"] = class
 		}
 		sts.Spec.VolumeClaimTemplates = append(sts.Spec.VolumeClaimTemplates, tmpl)
-		out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: value})
+		out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: templateValue(tmpl)})
 	}
 	for i := range sts.Spec.VolumeClaimTemplates {
 		spec := &sts.Spec.VolumeClaimTemplates[i].Spec
@@ -97,6 +93,20 @@ func mutateStorageClass(r *StatefulSetReview, sts *appsv1.StatefulSet) []Mutatio
 		out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(i, templateClassField), Value: class})
 	}
 	return out
+}
+
+// templateValue is a claim template as a manifest writes it: the fields set,
+// without the empty status and unset timestamp its Go type serializes.
+func templateValue(t corev1.PersistentVolumeClaim) any {
+	value, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&t)
+	if err != nil {
+		return t // the same JSON, with the empty status (the converter handles every API type)
+	}
+	delete(value, "status")
+	if meta, ok := value["metadata"].(map[string]any); ok {
+		delete(meta, "creationTimestamp")
+	}
+	return value
 }
 
 // danglingMounts returns, in order of first use, the volumeMount names of
@@ -147,7 +157,7 @@ func restoreStorageClass(old, sts *appsv1.StatefulSet) []Mutation {
 		if restorable {
 			for _, t := range extra {
 				sts.Spec.VolumeClaimTemplates = append(sts.Spec.VolumeClaimTemplates, *t.DeepCopy())
-				out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: *t.DeepCopy()})
+				out = append(out, Mutation{Policy: StorageClass, Path: ClaimTemplatePointer(len(sts.Spec.VolumeClaimTemplates)-1, ""), Value: templateValue(t)})
 			}
 		}
 	}
@@ -179,16 +189,7 @@ func sameTemplateNames(a, b []corev1.PersistentVolumeClaim) bool {
 }
 
 func validateStorageClass(r *StatefulSetReview) ([]Issue, error) {
-	issues, err := checkStorageClasses(r.Config, r.Object, r.Lookup)
-	if err != nil || r.Operation != Update {
-		return issues, err
-	}
-	// Claim templates are immutable: a denial on UPDATE could only block
-	// scaling, never get the class fixed.
-	for i := range issues {
-		issues[i].Level = Advisory
-	}
-	return issues, nil
+	return checkStorageClasses(r.Config, r.Object, r.Lookup)
 }
 
 func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([]Issue, error) {
@@ -209,7 +210,7 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 			}
 			continue
 		}
-		if len(sc.Allowed) > 0 && !contains(sc.Allowed, name) {
+		if len(sc.Allowed) > 0 && !slices.Contains(sc.Allowed, name) {
 			issues = append(issues, violation(p, name,
 				"%q is not allowed; use one of %s", name, strings.Join(sc.Allowed, ", ")))
 			continue
@@ -247,7 +248,7 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 			issues = append(issues, advisory(p, name,
 				"%q has reclaimPolicy Delete: deleting a claim deletes its data; prefer a Retain class", name))
 		}
-		if known && capability.Zonal && class.VolumeBindingMode != nil && *class.VolumeBindingMode == "Immediate" {
+		if known && capability.Zonal && class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingImmediate {
 			issues = append(issues, advisory(p, name,
 				"%q binds zonal disks Immediately, before pods are scheduled; use WaitForFirstConsumer", name))
 		}
@@ -276,7 +277,7 @@ func checkStorageClasses(cfg *Config, sts *appsv1.StatefulSet, lookup Lookup) ([
 func suggestClass(cfg *Config, spec corev1.PersistentVolumeClaimSpec, failing string) string {
 	sc := &cfg.Policies.StorageClass
 	usable := func(name string) bool {
-		return name != "" && name != failing && (len(sc.Allowed) == 0 || contains(sc.Allowed, name))
+		return name != "" && name != failing && (len(sc.Allowed) == 0 || slices.Contains(sc.Allowed, name))
 	}
 	provisioners := make(map[string]string, len(sc.Catalog))
 	for _, c := range sc.Catalog {
@@ -330,13 +331,4 @@ func volumeModeOf(spec corev1.PersistentVolumeClaimSpec) corev1.PersistentVolume
 		return *spec.VolumeMode
 	}
 	return corev1.PersistentVolumeFilesystem
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -43,13 +43,7 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("unknown mode %q (want one of %s)", s, joinModes())
 }
 
-func joinModes() string {
-	names := make([]string, len(Modes))
-	for i, m := range Modes {
-		names[i] = string(m)
-	}
-	return strings.Join(names, ", ")
-}
+func joinModes() string { return strings.Join(modeNames(), ", ") }
 
 // Operation is the admission operation under review.
 type Operation string
