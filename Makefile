@@ -25,9 +25,7 @@ build: ## Build bin/stateguard (static, version stamped)
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/stateguard
 
 .PHONY: test
-test: k8s-assets helm nginx ## Run every test: unit, golden, integration (real kube-apiserver + kubectl), chart
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	go vet ./...
+test: lint k8s-assets helm nginx ## Run every test: unit, golden, integration (real kube-apiserver + kubectl), chart
 	KUBEBUILDER_ASSETS=$(K8S_ASSETS) HELM=$(HELM) STATEGUARD_REQUIRE_INTEGRATION=1 \
 		go test -count=1 -timeout 30m ./...
 
@@ -37,7 +35,7 @@ test-unit: ## Run the tests that need no control plane
 
 .PHONY: lint
 lint: ## gofmt and go vet
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	go vet ./...
 
 .PHONY: golden

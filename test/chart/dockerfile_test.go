@@ -203,7 +203,7 @@ func TestChartRunsAsTheImageUser(t *testing.T) {
 	}
 	psc := d.Spec.Template.Spec.SecurityContext
 	if psc.RunAsUser == nil || *psc.RunAsUser != int64(uid) || psc.RunAsGroup == nil || *psc.RunAsGroup != int64(gid) {
-		t.Errorf("chart runs as %s:%s, the Dockerfile's USER is %d:%d", deref(psc.RunAsUser), deref(psc.RunAsGroup), uid, gid)
+		t.Errorf("chart runs as %s:%s, the Dockerfile's USER is %d:%d", show(psc.RunAsUser), show(psc.RunAsGroup), uid, gid)
 	}
 	for _, c := range d.Spec.Template.Spec.Containers {
 		if c.SecurityContext.RunAsUser != nil && *c.SecurityContext.RunAsUser != int64(uid) {
@@ -290,11 +290,4 @@ func TestDockerignoreKeepsTheBinarysPackages(t *testing.T) {
 	if checked == 0 {
 		t.Fatalf("go list found no package of this module under ./cmd/stateguard")
 	}
-}
-
-func deref(p *int64) string {
-	if p == nil {
-		return "<unset>"
-	}
-	return strconv.FormatInt(*p, 10)
 }

@@ -61,20 +61,12 @@ func helmBin(t testing.TB) string {
 	t.Helper()
 	p := os.Getenv(envHelm)
 	if p == "" {
-		missing(t, envHelm+" is not set: `make test` builds helm (make helm) and sets it; by hand: HELM=$(pwd)/bin/helm/<version>/helm")
+		cluster.Missing(t, envHelm+" is not set: `make test` builds helm (make helm) and sets it; by hand: HELM=$(pwd)/bin/helm/<version>/helm")
 	}
 	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-		missing(t, fmt.Sprintf("%s=%s is not an executable file", envHelm, p))
+		cluster.Missing(t, fmt.Sprintf("%s=%s is not an executable file", envHelm, p))
 	}
 	return p
-}
-
-func missing(t testing.TB, msg string) {
-	t.Helper()
-	if os.Getenv(cluster.EnvRequire) == "1" {
-		t.Fatalf("%s (%s=1)", msg, cluster.EnvRequire)
-	}
-	t.Skip(msg)
 }
 
 // runHelm runs helm and returns stdout; err carries stderr.

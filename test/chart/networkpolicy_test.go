@@ -2,6 +2,7 @@ package chart_test
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 
@@ -60,7 +61,7 @@ func checkNetworkPolicy(t *testing.T, r *rendering) {
 	// Exactly the webhook pods: the Deployment's selector, which its pod
 	// template carries and the helm test pods do not.
 	sel := np.Spec.PodSelector
-	if len(sel.MatchExpressions) != 0 || !mapsEqual(sel.MatchLabels, r.deployment.Spec.Selector.MatchLabels) {
+	if len(sel.MatchExpressions) != 0 || !maps.Equal(sel.MatchLabels, r.deployment.Spec.Selector.MatchLabels) {
 		t.Errorf("podSelector %+v, want exactly the Deployment's selector %v", sel, r.deployment.Spec.Selector.MatchLabels)
 	}
 	selector, err := metav1.LabelSelectorAsSelector(&sel)
@@ -109,7 +110,7 @@ func checkNetworkPolicy(t *testing.T, r *rendering) {
 		rules[port] = rule
 	}
 	if len(rules) != len(wants) {
-		t.Errorf("ingress rules for ports %v, want one for each of %v", keysInt32(rules), wants)
+		t.Errorf("ingress rules for ports %v, want one for each of %v", slices.Sorted(maps.Keys(rules)), wants)
 	}
 	for _, w := range wants {
 		cp := containerPort(t, r, w.port)
@@ -164,13 +165,4 @@ func containerPort(t *testing.T, r *rendering, name string) corev1.ContainerPort
 	}
 	t.Fatalf("the container has no port named %s", name)
 	return corev1.ContainerPort{}
-}
-
-func keysInt32[V any](m map[int32]V) []int32 {
-	out := make([]int32, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -377,7 +378,7 @@ func TestDeploymentAvailability(t *testing.T) {
 		// anti-affinity on the hostname, selecting this release's pods.
 		spread := false
 		for _, c := range pod.TopologySpreadConstraints {
-			if c.TopologyKey == corev1.LabelHostname && c.LabelSelector != nil && mapsEqual(c.LabelSelector.MatchLabels, selector) {
+			if c.TopologyKey == corev1.LabelHostname && c.LabelSelector != nil && maps.Equal(c.LabelSelector.MatchLabels, selector) {
 				spread = true
 				if !slices.Contains(c.MatchLabelKeys, "pod-template-hash") {
 					t.Errorf("hostname spread without matchLabelKeys [pod-template-hash]: %+v", c)
@@ -390,7 +391,7 @@ func TestDeploymentAvailability(t *testing.T) {
 				t.Errorf("no default pod anti-affinity: %+v", aa)
 			} else {
 				term := aa.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
-				if term.TopologyKey != corev1.LabelHostname || !mapsEqual(term.LabelSelector.MatchLabels, selector) {
+				if term.TopologyKey != corev1.LabelHostname || !maps.Equal(term.LabelSelector.MatchLabels, selector) {
 					t.Errorf("anti-affinity term %+v does not keep replicas apart per node", term)
 				}
 				spread = true
@@ -410,7 +411,7 @@ func TestDeploymentAvailability(t *testing.T) {
 		if r.pdb == nil {
 			t.Fatalf("no PodDisruptionBudget with %d replicas", replicas)
 		}
-		if !mapsEqual(r.pdb.Spec.Selector.MatchLabels, selector) {
+		if !maps.Equal(r.pdb.Spec.Selector.MatchLabels, selector) {
 			t.Errorf("PDB selector %v, want the Deployment's %v", r.pdb.Spec.Selector.MatchLabels, selector)
 		}
 		minAvail := r.pdb.Spec.MinAvailable
@@ -432,18 +433,6 @@ func TestDeploymentAvailability(t *testing.T) {
 			t.Errorf("PDB unhealthyPodEvictionPolicy %v, want AlwaysAllow", r.pdb.Spec.UnhealthyPodEvictionPolicy)
 		}
 	})
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestDeploymentContainer(t *testing.T) {
@@ -494,7 +483,7 @@ func TestDeploymentContainer(t *testing.T) {
 		}
 		tgps := pod.TerminationGracePeriodSeconds
 		if tgps == nil || *tgps != int64(r.intValue(t, "terminationGracePeriodSeconds")) {
-			t.Fatalf("terminationGracePeriodSeconds %s, want %d", deref(tgps), r.intValue(t, "terminationGracePeriodSeconds"))
+			t.Fatalf("terminationGracePeriodSeconds %s, want %d", show(tgps), r.intValue(t, "terminationGracePeriodSeconds"))
 		}
 		timeout := time.Duration(r.intValue(t, "webhook.timeoutSeconds")) * time.Second
 		if total := time.Duration(*tgps) * time.Second; delay+grace >= total || grace < timeout {
@@ -675,8 +664,8 @@ func TestRBACLeastPrivilege(t *testing.T) {
 				}
 			}
 		}
-		if !mapsEqualBool(got, want) {
-			t.Errorf("ClusterRole covers %v, want exactly %v", keys(got), keys(want))
+		if !maps.Equal(got, want) {
+			t.Errorf("ClusterRole covers %v, want exactly %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 		}
 		b := r.clusterRoleBinding
 		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.Name != r.clusterRole.Name || len(b.Subjects) != 1 ||
@@ -690,27 +679,6 @@ func TestRBACLeastPrivilege(t *testing.T) {
 			}
 		}
 	})
-}
-
-func mapsEqualBool(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func TestWebhookRegistration(t *testing.T) {
@@ -727,7 +695,7 @@ func TestWebhookRegistration(t *testing.T) {
 		if len(webhookSvc.Spec.Ports) != 1 || webhookSvc.Spec.Ports[0].Port != 443 || webhookSvc.Spec.Ports[0].TargetPort.String() != "webhook" {
 			t.Errorf("webhook Service ports %+v: want 443 -> webhook (9443)", webhookSvc.Spec.Ports)
 		}
-		if !mapsEqual(webhookSvc.Spec.Selector, r.deployment.Spec.Selector.MatchLabels) {
+		if !maps.Equal(webhookSvc.Spec.Selector, r.deployment.Spec.Selector.MatchLabels) {
 			t.Errorf("webhook Service selector %v, want the Deployment's", webhookSvc.Spec.Selector)
 		}
 
@@ -943,7 +911,7 @@ func TestCertManagerChain(t *testing.T) {
 	caCert := r.certificates[fn+"-ca"]
 	serving := r.certificates[fn+"-serving"]
 	if selfSigned == nil || caIssuer == nil || caCert == nil || serving == nil || len(r.issuers) != 2 || len(r.certificates) != 2 {
-		t.Fatalf("want Issuers %[1]s-selfsigned, %[1]s-ca and Certificates %[1]s-ca, %[1]s-serving; got %v, %v", fn, keys(r.issuers), keys(r.certificates))
+		t.Fatalf("want Issuers %[1]s-selfsigned, %[1]s-ca and Certificates %[1]s-ca, %[1]s-serving; got %v, %v", fn, slices.Sorted(maps.Keys(r.issuers)), slices.Sorted(maps.Keys(r.certificates)))
 	}
 	if selfSigned.Spec.SelfSigned == nil {
 		t.Errorf("%s is not a selfSigned issuer", selfSigned.Name)
@@ -1070,7 +1038,7 @@ func TestMetricsAndMonitoring(t *testing.T) {
 			t.Errorf("ServiceMonitor selector %v does not select the metrics Service (labels %v)", sel, metricsSvc.Labels)
 		}
 	}
-	if !mapsEqual(sel, mergeMaps(r.deployment.Spec.Selector.MatchLabels, map[string]string{"stateguard.dev/service": "metrics"})) {
+	if !maps.Equal(sel, mergeMaps(r.deployment.Spec.Selector.MatchLabels, map[string]string{"stateguard.dev/service": "metrics"})) {
 		t.Errorf("ServiceMonitor selector %v would also select the webhook Service", sel)
 	}
 	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
@@ -1158,18 +1126,14 @@ func TestMetricsAndMonitoring(t *testing.T) {
 		}
 	}
 	if board.UID == "" || len(metrics) != 5 {
-		t.Errorf("dashboard %q plots %v, want every stateguard metric and up", board.Title, keys(metrics))
+		t.Errorf("dashboard %q plots %v, want every stateguard metric and up", board.Title, slices.Sorted(maps.Keys(metrics)))
 	}
 }
 
 func mergeMaps(a, b map[string]string) map[string]string {
 	out := map[string]string{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
+	maps.Copy(out, a)
+	maps.Copy(out, b)
 	return out
 }
 

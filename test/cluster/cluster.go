@@ -115,15 +115,18 @@ func RequireAssets(t testing.TB) string {
 	t.Helper()
 	dir, ok := AssetsDir()
 	if !ok {
-		missing(t, fmt.Sprintf("integration test needs %s=<dir with etcd and kube-apiserver> (have %q): `make test` builds and sets it; by hand: `make k8s-assets` and point it at bin/k8s/<version>", EnvAssets, dir))
+		Missing(t, fmt.Sprintf("integration test needs %s=<dir with etcd and kube-apiserver> (have %q): `make test` builds and sets it; by hand: `make k8s-assets` and point it at bin/k8s/<version>", EnvAssets, dir))
 	}
 	if _, err := kubectlPath(); err != nil {
-		missing(t, "integration test needs kubectl: "+err.Error())
+		Missing(t, "integration test needs kubectl: "+err.Error())
 	}
 	return dir
 }
 
-func missing(t testing.TB, msg string) {
+// Missing skips the test for want of msg (a binary, an environment
+// variable), or fails it when EnvRequire=1: in `make test` nothing may be
+// silently skipped.
+func Missing(t testing.TB, msg string) {
 	t.Helper()
 	if os.Getenv(EnvRequire) == "1" {
 		t.Fatalf("%s (%s=1)", msg, EnvRequire)
@@ -147,7 +150,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	assets := RequireAssets(t)
 	if opts.ControllerManager {
 		if err := controlplane.CheckAssets(assets, true); err != nil {
-			missing(t, fmt.Sprintf("%v (%s); run `make k8s-assets`", err, EnvAssets))
+			Missing(t, fmt.Sprintf("%v (%s); run `make k8s-assets`", err, EnvAssets))
 		}
 	}
 	kubectl, _ := kubectlPath()

@@ -174,11 +174,7 @@ func findNginx(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "this test needs nginx: `make nginx` installs Debian's (as root), or set " + EnvNginx
-	if os.Getenv(cluster.EnvRequire) == "1" {
-		t.Fatalf("%s (%s=1)", msg, cluster.EnvRequire)
-	}
-	t.Skip(msg)
+	cluster.Missing(t, "this test needs nginx: `make nginx` installs Debian's (as root), or set "+EnvNginx)
 	return ""
 }
 

@@ -317,11 +317,3 @@ func canI(t *testing.T, c *cluster.Cluster, user, kubeconfig, want, verb, resour
 	}
 	return nil
 }
-
-func getJSON(t *testing.T, c *cluster.Cluster, into any, args ...string) {
-	t.Helper()
-	out := c.MustKubectl(t, "", append([]string{"get", "-o", "json"}, args...)...)
-	if err := json.Unmarshal([]byte(out), into); err != nil {
-		t.Fatalf("kubectl get %v: %v", args, err)
-	}
-}

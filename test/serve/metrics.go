@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -191,37 +190,6 @@ func (m Metrics) By(name, label string, match ...string) map[string]float64 {
 		if smp.Name == name && smp.matches(match) {
 			out[smp.Labels[label]] += smp.Value
 		}
-	}
-	return out
-}
-
-// Lines renders the series of name that match, one `name{k="v",...} value`
-// a line, labels sorted: for messages.
-func (m Metrics) Lines(name string, match ...string) []string {
-	var out []string
-	for _, smp := range m {
-		if smp.Name != name || !smp.matches(match) {
-			continue
-		}
-		keys := make([]string, 0, len(smp.Labels))
-		for k := range smp.Labels {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		var b strings.Builder
-		b.WriteString(smp.Name)
-		if len(keys) > 0 {
-			b.WriteByte('{')
-			for i, k := range keys {
-				if i > 0 {
-					b.WriteByte(',')
-				}
-				fmt.Fprintf(&b, "%s=%q", k, smp.Labels[k])
-			}
-			b.WriteByte('}')
-		}
-		fmt.Fprintf(&b, " %g", smp.Value)
-		out = append(out, b.String())
 	}
 	return out
 }
