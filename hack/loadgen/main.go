@@ -338,7 +338,7 @@ func run(opts options) Result {
 	finished := time.Now()
 	cpu := processCPU() - cpuAtStart
 
-	res := Result{Target: base, Conns: opts.conns, Mode: "max", LoadgenCPU: cpu.Seconds(), LoadAvg: loadAvg()}
+	res := Result{Target: base, Conns: opts.conns, Mode: "max", LoadgenCPU: cpu.Seconds(), LoadAvg: loadgen.LoadAvg()}
 	for _, r := range opts.reviews {
 		res.Reviews = append(res.Reviews, r.Name)
 	}
@@ -442,16 +442,4 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
-		return "n/a"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -2,6 +2,11 @@
 // read its -json output with the very type it was written from.
 package loadgen
 
+import (
+	"os"
+	"strings"
+)
+
 // Result is what one hack/loadgen run measured (its -json output).
 // Durations are in milliseconds.
 type Result struct {
@@ -25,4 +30,19 @@ type Result struct {
 	LoadgenCPU   float64  `json:"loadgen_cpu_s"` // this process's CPU time while measuring
 	LoadAvg      string   `json:"loadavg"`       // /proc/loadavg at the end
 	ErrorSamples []string `json:"error_samples,omitempty"`
+}
+
+// LoadAvg returns /proc/loadavg's 1, 5 and 15 minute averages ("n/a" where
+// there is none), printed beside every figure: on a shared machine they
+// say how much to trust it.
+func LoadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "n/a"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "n/a"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/stateguard/stateguard/test/cluster"
+	"github.com/stateguard/stateguard/test/serve"
 )
 
 // storageClasses are AKS's built-in classes as the cluster holds them; the
@@ -134,10 +135,10 @@ func verdictCases() []verdictCase {
 // TestWebhook runs every scenario against one control plane with the chart's
 // webhook configurations registered and a real `stateguard serve` behind them.
 func TestWebhook(t *testing.T) {
-	webhooks := chartWebhooks(t)
+	webhooks := serve.ChartWebhooks(t)
 	c := cluster.Start(t, cluster.Options{ControllerManager: true, Webhooks: webhooks})
 	c.MustKubectl(t, storageClasses, "apply", "-f", "-")
-	srv := startServer(t, c)
+	srv := serve.Start(t, c)
 
 	namespace := func(t *testing.T, name string, labels ...string) string {
 		c.MustKubectl(t, "", "create", "namespace", name)
@@ -220,7 +221,7 @@ func TestWebhook(t *testing.T) {
 		assert.Equal(t, "managed-csi", out, "dry-run shows the mutation")
 		_, _, err = c.Kubectl(t, "", "get", "sts", "db", "-n", ns)
 		assert.Error(t, err, "dry-run created the StatefulSet")
-		assert.NotEmpty(t, srv.scrape(t, `stateguard_admission_decisions_total{decision="deny",dry_run="true"`))
+		assert.True(t, srv.Scrape(t).Has("stateguard_admission_decisions_total", "decision=deny", "dry_run=true"))
 	})
 
 	t.Run("warn mode admits with warnings; a disabled policy is off", func(t *testing.T) {
@@ -255,23 +256,23 @@ func TestWebhook(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			fmt.Fprintf(&b, "%s---\n", app{name: fmt.Sprintf("db-%03d", i), service: headless, label: "daily"}.yaml())
 		}
-		before := srv.decisions(t, `operation="CREATE"`)
+		before := int(srv.Metric(t, "stateguard_admission_decisions_total", "operation=CREATE"))
 		_, stderr, err := c.Kubectl(t, b.String(), "apply", "-n", ns, "-f", "-")
 		require.NoError(t, err, stderr)
 		n := c.MustKubectl(t, "", "get", "sts", "-n", ns, "-o", "name")
 		assert.Len(t, strings.Fields(n), 100)
 		// One decision per policy per reviewed request, and nothing else: the
 		// metrics add up to exactly the requests made.
-		assert.Equal(t, 3*100, srv.decisions(t, `operation="CREATE"`)-before)
+		assert.Equal(t, 3*100, int(srv.Metric(t, "stateguard_admission_decisions_total", "operation=CREATE"))-before)
 	})
 
 	t.Run("graceful shutdown: unready first, still serving while endpoints drain", func(t *testing.T) {
 		ns := namespace(t, "shutdown")
-		srv.stop(t)
-		srv = startServer(t, c, "--shutdown-delay", "30s")
-		require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+		srv.Stop(t)
+		srv = serve.Start(t, c, "--shutdown-delay", "30s")
+		require.NoError(t, srv.Signal(syscall.SIGTERM))
 		c.Eventually(t, 10*time.Second, func() error {
-			resp, err := http.Get("http://" + srv.probeAddr + "/readyz")
+			resp, err := http.Get("http://" + srv.ProbeAddr + "/readyz")
 			if err != nil {
 				return err
 			}
@@ -287,19 +288,19 @@ func TestWebhook(t *testing.T) {
 		_, stderr, err = c.Kubectl(t, app{name: "nolabel", service: headless}.yaml(), "apply", "-n", ns, "-f", "-")
 		require.Error(t, err, "still enforcing while draining")
 		assert.Contains(t, stderr, "[snapshot-schedule]")
-		require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM)) // a second signal exits at once
-		srv.stop(t)
-		srv = startServer(t, c)
+		require.NoError(t, srv.Signal(syscall.SIGTERM)) // a second signal exits at once
+		srv.Stop(t)
+		srv = serve.Start(t, c)
 	})
 
 	t.Run("failurePolicy Fail: webhook down refuses creates, back up admits them", func(t *testing.T) {
 		ns := namespace(t, "outage")
-		srv.stop(t)
+		srv.Stop(t)
 		manifest := app{name: "db", service: headless, label: "daily"}.yaml()
 		_, stderr, err := c.Kubectl(t, manifest, "apply", "-n", ns, "-f", "-")
 		require.Error(t, err)
 		assert.Contains(t, stderr, "failed calling webhook")
-		srv = startServer(t, c)
+		srv = serve.Start(t, c)
 		c.MustKubectl(t, manifest, "apply", "-n", ns, "-f", "-")
 	})
 }

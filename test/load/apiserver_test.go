@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/stateguard/stateguard/internal/loadgen"
 	"github.com/stateguard/stateguard/test/cluster"
 	"github.com/stateguard/stateguard/test/load/reviews"
 	"github.com/stateguard/stateguard/test/serve"
@@ -55,11 +56,11 @@ const (
 // STATEGUARD_LOAD_CREATES (default 200) sets the creates counted per mode.
 func TestAPIServerCreateLatency(t *testing.T) {
 	requireLoad(t)
-	c := cluster.Start(t, cluster.Options{Webhooks: chartWebhooks(t)})
-	cs := clientset(t, c)
+	c := cluster.Start(t, cluster.Options{Webhooks: serve.ChartWebhooks(t)})
+	cs := serve.Clientset(t, c)
 	srv := startServe(t, c)
 	const ns = "perf"
-	seed(t, cs, ns, "db")
+	serve.Seed(t, cs, ns, "db")
 	ctx := context.Background()
 
 	perMode := 200
@@ -141,7 +142,7 @@ func TestAPIServerCreateLatency(t *testing.T) {
 		kubectlSamples[mode] = append(kubectlSamples[mode], time.Since(start))
 	}
 	waitWebhooks(t, cs, ns, true)
-	before := loadAvg()
+	before := loadgen.LoadAvg()
 	begin := time.Now()
 	for b := 0; b < blocks; b++ {
 		for _, on := range []bool{true, false} {
@@ -169,7 +170,7 @@ func TestAPIServerCreateLatency(t *testing.T) {
 	// what the API server's side of two webhook calls costs.
 	serverSide := srv.scrape(t, "controller_runtime_webhook_latency_seconds_sum", "controller_runtime_webhook_latency_seconds_count",
 		"stateguard_admission_duration_seconds_sum", "stateguard_admission_duration_seconds_count")
-	srv.stop(t)
+	srv.Stop(t)
 	allowAllCalls := serveAllowAll(t, c)
 	register(true, func() {
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
@@ -195,7 +196,7 @@ func TestAPIServerCreateLatency(t *testing.T) {
 	with, without, allowAll := summarize(samples["stateguard"]), summarize(samples["none"]), summarize(samples["allow-all"])
 	var b strings.Builder
 	fmt.Fprintf(&b, "StatefulSet create through kube-apiserver, sequential, %d blocks of %d (+%d warm-up) per mode, %s (loadavg before %s, after %s)\n",
-		blocks, perBlock, warm, elapsed.Round(time.Second), before, loadAvg())
+		blocks, perBlock, warm, elapsed.Round(time.Second), before, loadgen.LoadAvg())
 	fmt.Fprintf(&b, "%-22s %5s %9s %9s %9s %9s %9s %9s\n", "webhooks", "n", "median", "mean", "p90", "p99", "min", "max")
 	for _, r := range []struct {
 		name string
@@ -302,53 +303,53 @@ func waitWebhooks(t *testing.T, cs kubernetes.Interface, ns string, on bool) {
 func TestWebhookMemory(t *testing.T) {
 	requireLoad(t)
 	c := cluster.Start(t, cluster.Options{
-		Webhooks:       chartWebhooks(t),
+		Webhooks:       serve.ChartWebhooks(t),
 		APIServerFlags: map[string]string{"service-cluster-ip-range": "10.96.0.0/16"},
 	})
-	cs := clientset(t, c)
+	cs := serve.Clientset(t, c)
 	const services, namespaces, classes = 10_000, 50, 200
 	begin := time.Now()
 	populate(t, cs, services, namespaces, classes)
 	t.Logf("created %d Services in %d namespaces and %d StorageClasses in %s", services, namespaces, classes, time.Since(begin).Round(time.Second))
 
 	srv := startServe(t, c, "GODEBUG=gctrace=1")
-	readyAt := len(gcTraces(srv.log.String()))
+	readyAt := len(gcTraces(srv.Log()))
 	rssReady, hwmReady := srv.status(t, "VmRSS"), srv.status(t, "VmHWM")
 
 	// Idle, after the caches synced and a GC: a collection after readiness,
 	// or a forced one (only the runtime's 2-minute timer or an explicit
 	// collection after the sync force one).
 	deadline := time.Now().Add(150 * time.Second)
-	for len(gcTraces(srv.log.String())) == readyAt && !strings.Contains(srv.log.String(), "(forced)") {
+	for len(gcTraces(srv.Log())) == readyAt && !strings.Contains(srv.Log(), "(forced)") {
 		if time.Now().After(deadline) {
 			t.Fatal("no garbage collection after readiness within 150s")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	rssIdle := settledRSS(t, srv)
-	idleTraces := gcTraces(srv.log.String())
+	idleTraces := gcTraces(srv.Log())
 	idleGC := idleTraces[len(idleTraces)-1]
 
 	// Serving: a few seconds of reviews (which allocate, so the collector
 	// runs with its usual headroom), then a GC, then time for the scavenger.
-	seed(t, cs, "shop", "db")
-	servingAt := len(gcTraces(srv.log.String()))
-	srv.loadgen(t, "-conns", "2", "-rate", "200", "-duration", "3s", "-warmup", "0s")
-	for len(gcTraces(srv.log.String())) == servingAt {
+	serve.Seed(t, cs, "shop", "db")
+	servingAt := len(gcTraces(srv.Log()))
+	srv.Loadgen(t, "-conns", "2", "-rate", "200", "-duration", "3s", "-warmup", "0s")
+	for len(gcTraces(srv.Log())) == servingAt {
 		if time.Now().After(deadline.Add(time.Minute)) {
 			t.Fatal("no garbage collection while serving")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	rssServing, hwm := settledRSS(t, srv), srv.status(t, "VmHWM")
-	traces := gcTraces(srv.log.String())
+	traces := gcTraces(srv.Log())
 	servingGC := traces[len(traces)-1]
 	heapInuse := srv.metric(t, "go_memstats_heap_inuse_bytes")
 	heapSys := srv.metric(t, "go_memstats_heap_sys_bytes")
 	released := srv.metric(t, "go_memstats_heap_released_bytes")
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "stateguard serve with %d Services, %d StorageClasses cached (loadavg %s)\n", services, classes, loadAvg())
+	fmt.Fprintf(&b, "stateguard serve with %d Services, %d StorageClasses cached (loadavg %s)\n", services, classes, loadgen.LoadAvg())
 	fmt.Fprintf(&b, "VmRSS at /readyz                    %6.1f MiB (VmHWM %.1f MiB)\n", mib(rssReady), mib(hwmReady))
 	fmt.Fprintf(&b, "VmRSS idle, after sync and a GC     %6.1f MiB (target <= %.0f MiB); live heap %s MB after gc %s\n", mib(rssIdle), mib(targetRSSKiB), idleGC.live, idleGC.n)
 	fmt.Fprintf(&b, "VmRSS serving (200/s for 3s, a GC)  %6.1f MiB; live heap %s MB, goal %s MB after gc %s\n", mib(rssServing), servingGC.live, servingGC.goal, servingGC.n)

@@ -11,61 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
 	"github.com/stateguard/stateguard/test/cluster"
 	"github.com/stateguard/stateguard/test/serve"
 )
 
-// chartWebhooks renders the chart's webhook configurations with $HELM
-// (serve.ChartWebhooks), so the measured rules, selectors and timeouts are
-// the chart's.
-func chartWebhooks(t *testing.T) envtest.WebhookInstallOptions {
-	t.Helper()
-	return serve.ChartWebhooks(t)
-}
-
-// clientset returns a client without client-side rate limiting (client-go's
-// default of 5 requests/s would be what the tests measure).
-func clientset(t *testing.T, c *cluster.Cluster) *kubernetes.Clientset {
-	t.Helper()
-	return serve.Clientset(t, c)
-}
-
-// seed creates what the reviews expect in the cluster: the profile's
-// StorageClasses, the namespace, the headless Services and the StatefulSet
-// (see reviews.Cluster).
-func seed(t *testing.T, cs kubernetes.Interface, namespace, name string) {
-	t.Helper()
-	serve.Seed(t, cs, namespace, name)
-}
-
 // server is a running `stateguard serve` (serve.Server), with the
 // measurements of this package.
-type server struct {
-	*serve.Server
-	log logView
-}
-
-// logView reads the process's output so far.
-type logView struct{ s *serve.Server }
-
-func (l logView) String() string { return l.s.Log() }
+type server struct{ *serve.Server }
 
 // startServe runs `stateguard serve` against the cluster on the port and
 // certificate envtest registered the webhooks with, env added to its
 // environment, and waits for /readyz (serve.StartWith).
 func startServe(t *testing.T, c *cluster.Cluster, env ...string) *server {
 	t.Helper()
-	// Built by this package's TestMain.
-	serve.Use(serve.StateguardPkg, stateguardBin)
-	serve.Use(serve.LoadgenPkg, loadgenBin)
-	s := serve.StartWith(t, c, serve.Options{Env: env})
-	return &server{Server: s, log: logView{s}}
+	return &server{serve.StartWith(t, c, serve.Options{Env: env})}
 }
-
-func (s *server) stop(t *testing.T) { t.Helper(); s.Stop(t) }
 
 // status returns a field of /proc/<pid>/status in kB (VmRSS, VmHWM, ...).
 func (s *server) status(t *testing.T, field string) int64 {
@@ -124,25 +84,6 @@ func (s *server) scrape(t *testing.T, names ...string) map[string]map[string]flo
 		}
 	}
 	return out
-}
-
-// loadgenResult is hack/loadgen's -json output.
-type loadgenResult = serve.LoadgenResult
-
-// loadgen runs hack/loadgen against the server and returns its result; any
-// error the load generator counted fails the test.
-func (s *server) loadgen(t *testing.T, args ...string) loadgenResult {
-	t.Helper()
-	return s.Loadgen(t, args...)
-}
-
-// loadAvg returns /proc/loadavg's 1, 5 and 15 minute averages.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "n/a"
-	}
-	return strings.Join(strings.Fields(string(data))[:3], " ")
 }
 
 // durationStats summarizes a sample of latencies.

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stateguard/stateguard/internal/loadgen"
 	"github.com/stateguard/stateguard/test/cluster"
+	"github.com/stateguard/stateguard/test/serve"
 )
 
 // Targets of the HTTPS load (2 cores, the load generator included).
@@ -30,9 +32,9 @@ const (
 // throughput on 2 cores).
 func TestLoadHTTPS(t *testing.T) {
 	requireLoad(t)
-	c := cluster.Start(t, cluster.Options{Webhooks: chartWebhooks(t)})
+	c := cluster.Start(t, cluster.Options{Webhooks: serve.ChartWebhooks(t)})
 	srv := startServe(t, c)
-	seed(t, clientset(t, c), "shop", "db")
+	serve.Seed(t, serve.Clientset(t, c), "shop", "db")
 
 	duration := envDuration(t, "STATEGUARD_LOAD_DURATION", 20*time.Second).String()
 	conns := "4"
@@ -42,16 +44,16 @@ func TestLoadHTTPS(t *testing.T) {
 	reviews := "mutate-statefulset/create,validate-statefulset/create-mutated"
 
 	// Every review kind once, so that a wrong answer to any fails here.
-	srv.loadgen(t, "-reviews", "all", "-conns", "2", "-duration", "2s", "-warmup", "1s")
+	srv.Loadgen(t, "-reviews", "all", "-conns", "2", "-duration", "2s", "-warmup", "1s")
 
-	before := loadAvg()
+	before := loadgen.LoadAvg()
 	cpu0 := srv.cpu(t)
-	maxRate := srv.loadgen(t, "-reviews", reviews, "-conns", conns, "-duration", duration, "-warmup", "3s")
+	maxRate := srv.Loadgen(t, "-reviews", reviews, "-conns", conns, "-duration", duration, "-warmup", "3s")
 	cpu1 := srv.cpu(t)
-	fixed := srv.loadgen(t, "-reviews", reviews, "-conns", "8", "-rate", fmt.Sprint(targetFixedRate), "-duration", duration, "-warmup", "3s")
+	fixed := srv.Loadgen(t, "-reviews", reviews, "-conns", "8", "-rate", fmt.Sprint(targetFixedRate), "-duration", duration, "-warmup", "3s")
 	cpu2 := srv.cpu(t)
 	// Per review, warm-up included (the CPU counter cannot tell it apart).
-	perReview := func(cpu time.Duration, r loadgenResult, warmup float64) float64 {
+	perReview := func(cpu time.Duration, r serve.LoadgenResult, warmup float64) float64 {
 		return float64(cpu.Microseconds()) / (r.Rate * (r.DurationS + warmup))
 	}
 	maxCPU, fixedCPU := perReview(cpu1-cpu0, maxRate, 3), perReview(cpu2-cpu1, fixed, 3)
@@ -59,7 +61,7 @@ func TestLoadHTTPS(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTPS load on `stateguard serve` (reviews %s; loadavg before %s)\n", reviews, before)
 	fmt.Fprintf(&b, "%-22s %10s %8s %8s %8s %8s %8s %7s %12s %s\n", "run", "rate/s", "p50", "p90", "p99", "p99.9", "max", "errors", "loadgen CPU", "loadavg after")
-	row := func(name string, r loadgenResult) {
+	row := func(name string, r serve.LoadgenResult) {
 		fmt.Fprintf(&b, "%-22s %10.0f %7.2fms %7.2fms %7.2fms %7.2fms %7.2fms %7d %11.0f%% %s\n", name, r.Rate, r.P50, r.P90, r.P99, r.P999, r.Max, r.Errors, 100*r.LoadgenCPU/r.DurationS, r.LoadAvg)
 	}
 	row("max rate, "+conns+" conns", maxRate)

@@ -16,47 +16,20 @@
 package load
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/stateguard/stateguard/test/serve"
 )
 
 // EnvLoad gates the tests of this package.
 const EnvLoad = "STATEGUARD_LOAD"
 
-// Binaries under test, built once by TestMain when EnvLoad=1.
-var stateguardBin, loadgenBin string
-
 func TestMain(m *testing.M) {
 	if os.Getenv(EnvLoad) != "1" {
-		os.Exit(m.Run()) // every test skips
+		os.Exit(m.Run()) // every test skips; nothing to build
 	}
-	dir, err := os.MkdirTemp("", "stateguard-load-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	stateguardBin = filepath.Join(dir, "stateguard")
-	loadgenBin = filepath.Join(dir, "loadgen")
-	for bin, pkg := range map[string]string{
-		stateguardBin: "github.com/stateguard/stateguard/cmd/stateguard",
-		loadgenBin:    "github.com/stateguard/stateguard/hack/loadgen",
-	} {
-		// Built as `make build` builds the release binary.
-		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	serve.Main(m, serve.LoadgenPkg)
 }
 
 // requireLoad skips the test unless EnvLoad=1.

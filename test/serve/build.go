@@ -75,18 +75,6 @@ func Build(extra ...string) error {
 	return nil
 }
 
-// Use registers a binary built elsewhere (by a TestMain of its own, say) as
-// the build of pkg, for Binary, Bin, Start and Loadgen. Registering the same
-// path again is a no-op.
-func Use(pkg, path string) {
-	built.mu.Lock()
-	defer built.mu.Unlock()
-	if built.paths == nil {
-		built.paths = map[string]string{}
-	}
-	built.paths[pkg] = path
-}
-
 // Cleanup removes what Build built.
 func Cleanup() {
 	built.mu.Lock()

@@ -43,29 +43,6 @@ func (s *Server) ScrapeErr() (Metrics, error) {
 	return ParseMetrics(resp.Body)
 }
 
-// ScrapeLines reads /metrics and returns its lines that start with prefix
-// (e.g. `name{label="value"`: the labels come sorted by name).
-func (s *Server) ScrapeLines(t testing.TB, prefix string) []string {
-	t.Helper()
-	resp, err := s.http.Get("http://" + s.MetricsAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("scraping %s/metrics: %v", s.MetricsAddr, err)
-	}
-	defer resp.Body.Close()
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), prefix) {
-			out = append(out, sc.Text())
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("scraping %s/metrics: %v", s.MetricsAddr, err)
-	}
-	return out
-}
-
 // Metric scrapes /metrics and returns the sum of the series of name whose
 // labels match every "key=value" in match (see Metrics.Sum).
 func (s *Server) Metric(t testing.TB, name string, match ...string) float64 {

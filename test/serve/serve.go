@@ -160,9 +160,6 @@ func (s *Server) URL() string { return "https://" + s.Addr() }
 // Pid is the process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
-// Process is the running process.
-func (s *Server) Process() *os.Process { return s.cmd.Process }
-
 // Log returns the process's output so far (stdout and stderr; the head is
 // dropped past LogBufferMax).
 func (s *Server) Log() string { return s.log.String() }
