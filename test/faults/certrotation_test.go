@@ -38,13 +38,13 @@ const rotationDeadline = 15 * time.Second
 func TestCertificateRotation(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{})
 	ca := newTestCA(t)
-	first := ca.issue(t)
+	first := issue(t, ca)
 	vol := newSecretVolume(t, first)
 	port := serve.FreePort(t)
-	srv := serve.StartWith(t, c, serve.Options{Port: port, CertDir: vol.dir, CAData: ca.certPEM})
+	srv := serve.StartWith(t, c, serve.Options{Port: port, CertDir: vol.dir, CAData: ca.CertPEM})
 
 	hooks := serve.ChartWebhooks(t)
-	hooks.LocalServingHost, hooks.LocalServingPort, hooks.LocalServingCAData = "127.0.0.1", port, ca.certPEM
+	hooks.LocalServingHost, hooks.LocalServingPort, hooks.LocalServingCAData = "127.0.0.1", port, ca.CertPEM
 	if err := controlplane.InstallWebhooks(c.Config, &hooks); err != nil {
 		t.Fatal(err)
 	}
@@ -120,26 +120,26 @@ func TestCertificateRotation(t *testing.T) {
 		}
 		return v.(time.Time), true
 	}
-	waitServed := func(name string, pair servingPair, rotated time.Time) time.Duration {
+	waitServed := func(name string, pair controlplane.ServingCert, rotated time.Time) time.Duration {
 		t.Helper()
 		c.Eventually(t, rotationDeadline, func() error {
-			if _, ok := served(pair.serial); !ok {
-				return fmt.Errorf("%s: new handshakes still get another certificate than serial %s", name, pair.serial)
+			if _, ok := served(pair.Serial); !ok {
+				return fmt.Errorf("%s: new handshakes still get another certificate than serial %s", name, pair.Serial)
 			}
 			return nil
 		})
-		at, _ := served(pair.serial)
+		at, _ := served(pair.Serial)
 		return at.Sub(rotated)
 	}
 	// Traffic flows, on the first certificate, before anything changes.
 	c.Eventually(t, 30*time.Second, func() error {
-		if _, ok := served(first.serial); !ok || apiCreates.Load() < 5 {
+		if _, ok := served(first.Serial); !ok || apiCreates.Load() < 5 {
 			return fmt.Errorf("no traffic yet (%d reviews, %d API creates)", requests.Load(), apiCreates.Load())
 		}
 		return nil
 	})
 
-	second := ca.issue(t)
+	second := issue(t, ca)
 	rotated := time.Now()
 	vol.update(t, second)
 	tookSwap := waitServed("atomic Secret-volume update", second, rotated)
@@ -151,7 +151,7 @@ func TestCertificateRotation(t *testing.T) {
 		return nil
 	})
 
-	third := ca.issue(t)
+	third := issue(t, ca)
 	rotated = time.Now()
 	vol.overwrite(t, third)
 	tookOverwrite := waitServed("in-place overwrite", third, rotated)
@@ -168,7 +168,7 @@ func TestCertificateRotation(t *testing.T) {
 	// Nothing but the three certificates was ever served.
 	var other []string
 	latest.Range(func(k, _ any) bool {
-		if s := k.(string); s != first.serial.String() && s != second.serial.String() && s != third.serial.String() {
+		if s := k.(string); s != first.Serial.String() && s != second.Serial.String() && s != third.Serial.String() {
 			other = append(other, s)
 		}
 		return true

@@ -1,100 +1,35 @@
 package faults
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stateguard/stateguard/internal/controlplane"
 )
 
-// testCA is a certificate authority of the test's own: envtest keeps its
+// newTestCA is a certificate authority of the test's own: envtest keeps its
 // webhook CA's key to itself (LocalServingCAData is the serving certificate),
 // so a rotated certificate "from the same CA" needs a CA we hold.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t *testing.T) *controlplane.CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := controlplane.NewCA("stateguard-faults-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(t),
-		Subject:               pkix.Name{CommonName: "stateguard-faults-ca"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// servingPair is a serving certificate (a new key each) and its serial.
-type servingPair struct {
-	certPEM, keyPEM []byte
-	serial          *big.Int
+	return ca
 }
 
 // issue signs a serving certificate for 127.0.0.1 and localhost with a new key.
-func (ca *testCA) issue(t *testing.T) servingPair {
+func issue(t *testing.T, ca *controlplane.CA) controlplane.ServingCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pair, err := ca.Issue([]net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(t),
-		Subject:      pkix.Name{CommonName: "stateguard-webhook"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return servingPair{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		serial:  tmpl.SerialNumber,
-	}
-}
-
-func randomSerial(t *testing.T) *big.Int {
-	t.Helper()
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n.Add(n, big.NewInt(1))
+	return pair
 }
 
 // secretVolume writes tls.crt and tls.key the way the kubelet updates a
@@ -106,7 +41,7 @@ type secretVolume struct {
 	gen int
 }
 
-func newSecretVolume(t *testing.T, pair servingPair) *secretVolume {
+func newSecretVolume(t *testing.T, pair controlplane.ServingCert) *secretVolume {
 	t.Helper()
 	v := &secretVolume{dir: t.TempDir()}
 	v.update(t, pair)
@@ -118,15 +53,15 @@ func newSecretVolume(t *testing.T, pair servingPair) *secretVolume {
 	return v
 }
 
-func (v *secretVolume) update(t *testing.T, pair servingPair) {
+func (v *secretVolume) update(t *testing.T, pair controlplane.ServingCert) {
 	t.Helper()
 	v.gen++
 	gen := filepath.Join(v.dir, "..gen-"+time.Now().Format("2006_01_02_15_04_05.000000000"))
 	if err := os.Mkdir(gen, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(gen, "tls.crt"), pair.certPEM)
-	writeFile(t, filepath.Join(gen, "tls.key"), pair.keyPEM)
+	writeFile(t, filepath.Join(gen, "tls.crt"), pair.CertPEM)
+	writeFile(t, filepath.Join(gen, "tls.key"), pair.KeyPEM)
 	old, _ := os.Readlink(filepath.Join(v.dir, "..data"))
 	tmp := filepath.Join(v.dir, "..data_tmp")
 	if err := os.Symlink(filepath.Base(gen), tmp); err != nil {
@@ -144,12 +79,12 @@ func (v *secretVolume) update(t *testing.T, pair servingPair) {
 
 // overwrite replaces the files' contents in place, the certificate first:
 // a reader can see a truncated file or a certificate with the old key.
-func (v *secretVolume) overwrite(t *testing.T, pair servingPair) {
+func (v *secretVolume) overwrite(t *testing.T, pair controlplane.ServingCert) {
 	t.Helper()
 	crt, _ := filepath.EvalSymlinks(filepath.Join(v.dir, "tls.crt"))
 	key, _ := filepath.EvalSymlinks(filepath.Join(v.dir, "tls.key"))
-	writeFile(t, crt, pair.certPEM)
-	writeFile(t, key, pair.keyPEM)
+	writeFile(t, crt, pair.CertPEM)
+	writeFile(t, key, pair.KeyPEM)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
