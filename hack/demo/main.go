@@ -29,6 +29,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/stateguard/stateguard/internal/controlplane"
 )
 
 type options struct {
@@ -115,14 +117,10 @@ func run(o options) int {
 // is missing.
 func (o *options) check() error {
 	var problems []string
-	for _, bin := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
-		if o.assets == "" {
-			problems = append(problems, "--assets is not set (nor KUBEBUILDER_ASSETS): run `make demo`, or `make k8s-assets` and pass --assets bin/k8s/<version>")
-			break
-		}
-		if !isExecutable(filepath.Join(o.assets, bin)) {
-			problems = append(problems, fmt.Sprintf("no %s in --assets %s: run `make k8s-assets`", bin, o.assets))
-		}
+	if o.assets == "" {
+		problems = append(problems, "--assets is not set (nor KUBEBUILDER_ASSETS): run `make demo`, or `make k8s-assets` and pass --assets bin/k8s/<version>")
+	} else if err := controlplane.CheckAssets(o.assets, true); err != nil {
+		problems = append(problems, fmt.Sprintf("--assets: %v: run `make k8s-assets`", err))
 	}
 	resolve := func(flagName string, p *string, hint string) {
 		path, err := exec.LookPath(*p)
