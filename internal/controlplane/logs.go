@@ -20,12 +20,12 @@ func WriteLogTails(w io.Writer, logDir string, n int) {
 		if err != nil || len(data) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "---- %s (last %d lines) ----\n%s\n", filepath.Base(path), n, tail(data, n))
+		fmt.Fprintf(w, "---- %s (last %d lines) ----\n%s\n", filepath.Base(path), n, Tail(data, n))
 	}
 }
 
-// tail returns the last n lines of data, without the final newline.
-func tail(data []byte, n int) string {
+// Tail returns the last n lines of data.
+func Tail(data []byte, n int) string {
 	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

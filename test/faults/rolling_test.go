@@ -264,7 +264,7 @@ func startNginx(t *testing.T, nginx string, c *cluster.Cluster, ports []int) *lo
 		if t.Failed() {
 			for _, name := range []string{"nginx.out", "error.log"} {
 				data, _ := os.ReadFile(filepath.Join(dir, name))
-				t.Logf("nginx %s (last 40 lines):\n%s", name, serve.Tail(string(data), 40))
+				t.Logf("nginx %s (last 40 lines):\n%s", name, controlplane.Tail(data, 40))
 			}
 		}
 	})

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/stateguard/stateguard/internal/controlplane"
 	"github.com/stateguard/stateguard/test/cluster"
 )
 
@@ -165,7 +165,7 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 func (s *Server) Log() string { return s.log.String() }
 
 // LogTail returns the last n lines of Log.
-func (s *Server) LogTail(n int) string { return Tail(s.log.String(), n) }
+func (s *Server) LogTail(n int) string { return controlplane.Tail([]byte(s.log.String()), n) }
 
 // Done is closed when the process has exited; ExitErr and ExitedAt then
 // tell how and when.
@@ -286,20 +286,17 @@ func ClientTLS(caData []byte) *tls.Config {
 // FreeAddr returns a 127.0.0.1:port address that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }
 
 // FreePort returns a port of 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(FreeAddr(t))
-	p, _ := strconv.Atoi(port)
-	return p
+	port, err := controlplane.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 // LogBufferMax is how much of a process's output a LogBuffer keeps.
@@ -326,13 +323,4 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
-}
-
-// Tail returns the last n lines of s.
-func Tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
