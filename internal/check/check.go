@@ -5,9 +5,7 @@ package check
 
 import (
 	"errors"
-	"runtime"
 
-	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -71,7 +69,7 @@ func Run(docs []*manifest.Document, opts Options) (*Outcome, error) {
 	}
 	out := make([]checked, len(statefulSets))
 	errs := make([]error, len(statefulSets))
-	parallel(len(statefulSets), opts.Workers, func(i int) {
+	manifest.Parallel(len(statefulSets), opts.Workers, func(i int) {
 		out[i], errs[i] = checkStatefulSet(engine, b, statefulSets[i], opts.Namespace, ids)
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -169,7 +167,7 @@ func (b *bundle) index(docs []*manifest.Document, defaultNamespace string, worke
 	}
 	objs := make([]lookupObject, len(docs))
 	errs := make([]error, len(docs))
-	parallel(len(docs), workers, func(i int) {
+	manifest.Parallel(len(docs), workers, func(i int) {
 		doc := docs[i]
 		var o lookupObject
 		var err error
@@ -202,17 +200,4 @@ func (b *bundle) index(docs []*manifest.Document, defaultNamespace string, worke
 		}
 	}
 	return nil
-}
-
-// parallel runs f(0..n-1) on at most workers goroutines (GOMAXPROCS when 0).
-func parallel(n, workers int, f func(int)) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	var g errgroup.Group
-	g.SetLimit(workers)
-	for i := range n {
-		g.Go(func() error { f(i); return nil })
-	}
-	_ = g.Wait() // f reports through its own slots; nothing fails here
 }

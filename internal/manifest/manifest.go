@@ -198,7 +198,7 @@ func Read(paths []string, opts Options) ([]*Document, error) {
 		}
 	}
 
-	parallel(len(slots), workers, func(i int) {
+	Parallel(len(slots), workers, func(i int) {
 		s := slots[i]
 		if s.src == nil {
 			return
@@ -227,7 +227,7 @@ func Read(paths []string, opts Options) ([]*Document, error) {
 			tasks = append(tasks, task{ch: &s.chunks[i]})
 		}
 	}
-	parallel(len(tasks), workers, func(i int) {
+	Parallel(len(tasks), workers, func(i int) {
 		tasks[i].docs, tasks[i].errs = parseChunk(tasks[i].ch)
 	})
 
@@ -270,8 +270,12 @@ func pathError(p string, err error) *Error {
 	return &Error{File: p, Message: err.Error()}
 }
 
-// parallel runs f(0..n-1) on up to workers goroutines.
-func parallel(n, workers int, f func(int)) {
+// Parallel runs f(0..n-1) on up to workers goroutines (GOMAXPROCS when
+// workers <= 0), each taking the next index as it is done with one.
+func Parallel(n, workers int, f func(int)) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	if workers > n {
 		workers = n
 	}
