@@ -113,10 +113,17 @@ func newEngine(cfg Config, policies []Policy) (*Engine, error) {
 	}
 	complete := cfg.Complete()
 	if errs := complete.Validate(); len(errs) > 0 {
-		return nil, errs.ToAggregate()
+		return nil, &ConfigError{Errs: errs}
 	}
 	return &Engine{config: complete, policies: policies}, nil
 }
+
+// ConfigError is NewEngine's error for a config that does not validate: the
+// problems by field, so that a caller holding the config file can point at
+// their lines.
+type ConfigError struct{ Errs field.ErrorList }
+
+func (e *ConfigError) Error() string { return e.Errs.ToAggregate().Error() }
 
 // Config returns the completed config. It is shared and must not be modified.
 func (e *Engine) Config() *Config { return &e.config }

@@ -56,11 +56,11 @@ func Load(opts Options) (*policies.Engine, error) {
 	if opts.Profile != "" {
 		cfg.Profile = opts.Profile
 	}
-	complete := cfg.Complete()
-	if errs := complete.Validate(); len(errs) > 0 {
-		return nil, validationErrors(doc, opts, errs)
+	engine, err := policies.NewEngine(cfg)
+	if ce := (*policies.ConfigError)(nil); errors.As(err, &ce) {
+		return nil, validationErrors(doc, opts, ce.Errs)
 	}
-	return policies.NewEngine(complete)
+	return engine, err
 }
 
 func decodeError(doc *manifest.Document, err error) error {
