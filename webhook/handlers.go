@@ -258,16 +258,10 @@ func (h *Handlers) validateStatefulSet(ctx context.Context, req admission.Reques
 }
 
 func (h *Handlers) validateService(ctx context.Context, req admission.Request) admission.Response {
-	if req.Kind.Group != serviceKind.Group || req.Kind.Kind != serviceKind.Kind {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("%s serves Services, not %s", ValidateServicePath, req.Kind.Kind))
-	}
 	sreq := policies.ServiceRequest{Operation: policies.Operation(req.Operation), Namespace: req.Namespace}
-	var err error
-	if sreq.Object, err = decodeObject[corev1.Service](ctx, req.Object.Raw); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding object: %w", err))
-	}
-	if sreq.OldObject, err = decodeObject[corev1.Service](ctx, req.OldObject.Raw); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding oldObject: %w", err))
+	var errResp *admission.Response
+	if sreq.Object, sreq.OldObject, errResp = decodeObjects(ctx, req, serviceKind, decodeObject[corev1.Service]); errResp != nil {
+		return *errResp
 	}
 	result, err := h.Engine.ValidateService(sreq, h.Lookup(ctx))
 	if err != nil {
@@ -282,21 +276,29 @@ func (h *Handlers) validateService(ctx context.Context, req admission.Request) a
 // (decodeObject, or decodeWhole where every field matters).
 func decodeStatefulSetRequest(ctx context.Context, req admission.Request, decode func(context.Context, []byte) (*appsv1.StatefulSet, error)) (policies.StatefulSetRequest, *admission.Response) {
 	out := policies.StatefulSetRequest{Operation: policies.Operation(req.Operation), Namespace: req.Namespace}
-	fail := func(code int32, err error) (policies.StatefulSetRequest, *admission.Response) {
-		resp := admission.Errored(code, err)
-		return out, &resp
+	var errResp *admission.Response
+	out.Object, out.OldObject, errResp = decodeObjects(ctx, req, statefulSetKind, decode)
+	return out, errResp
+}
+
+// decodeObjects decodes a review's object and old object, for a webhook
+// that serves kind; anything else is a bad request.
+func decodeObjects[T any](ctx context.Context, req admission.Request, kind schema.GroupVersionKind, decode func(context.Context, []byte) (*T, error)) (object, old *T, errResp *admission.Response) {
+	fail := func(err error) (*T, *T, *admission.Response) {
+		resp := admission.Errored(http.StatusBadRequest, err)
+		return nil, nil, &resp
 	}
-	if req.Kind.Group != statefulSetKind.Group || req.Kind.Kind != statefulSetKind.Kind {
-		return fail(http.StatusBadRequest, fmt.Errorf("this webhook serves apps StatefulSets, not %s", req.Kind.Kind))
+	if req.Kind.Group != kind.Group || req.Kind.Kind != kind.Kind {
+		return fail(fmt.Errorf("this webhook serves %s %ss, not %s", kind.GroupVersion(), kind.Kind, req.Kind.Kind))
 	}
 	var err error
-	if out.Object, err = decode(ctx, req.Object.Raw); err != nil {
-		return fail(http.StatusBadRequest, fmt.Errorf("decoding object: %w", err))
+	if object, err = decode(ctx, req.Object.Raw); err != nil {
+		return fail(fmt.Errorf("decoding object: %w", err))
 	}
-	if out.OldObject, err = decode(ctx, req.OldObject.Raw); err != nil {
-		return fail(http.StatusBadRequest, fmt.Errorf("decoding oldObject: %w", err))
+	if old, err = decode(ctx, req.OldObject.Raw); err != nil {
+		return fail(fmt.Errorf("decoding oldObject: %w", err))
 	}
-	return out, nil
+	return object, old, nil
 }
 
 // record counts one decision per evaluated policy.
