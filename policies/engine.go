@@ -35,26 +35,19 @@ func advisory(p *field.Path, value, format string, args ...any) Issue {
 	return Issue{Level: Advisory, Field: p, Value: value, Message: fmt.Sprintf(format, args...)}
 }
 
-// StatefulSetReview is what StatefulSet checks and mutations read.
+// StatefulSetReview is what StatefulSet checks and mutations read: the
+// request, under the engine's config and a lookup of the cluster.
 type StatefulSetReview struct {
-	Operation Operation
-	Namespace string
-	// Object is the StatefulSet under review; OldObject is the live one on UPDATE.
-	Object    *appsv1.StatefulSet
-	OldObject *appsv1.StatefulSet
-	Config    *Config
-	Lookup    Lookup
+	StatefulSetRequest
+	Config *Config
+	Lookup Lookup
 }
 
 // ServiceReview is what Service checks read.
 type ServiceReview struct {
-	Operation Operation
-	Namespace string
-	// Object is nil on DELETE; OldObject is nil on CREATE.
-	Object    *corev1.Service
-	OldObject *corev1.Service
-	Config    *Config
-	Lookup    Lookup
+	ServiceRequest
+	Config *Config
+	Lookup Lookup
 }
 
 // Policy is one registered policy. Any of its functions may be nil.
@@ -141,6 +134,7 @@ func (e *Engine) Policies() []PolicyID {
 type StatefulSetRequest struct {
 	Operation Operation
 	Namespace string
+	// Object is the StatefulSet under review; OldObject is the live one on UPDATE.
 	Object    *appsv1.StatefulSet
 	OldObject *appsv1.StatefulSet
 }
@@ -149,6 +143,7 @@ type StatefulSetRequest struct {
 type ServiceRequest struct {
 	Operation Operation
 	Namespace string
+	// Object is nil on DELETE; OldObject is nil on CREATE.
 	Object    *corev1.Service
 	OldObject *corev1.Service
 }
@@ -239,11 +234,7 @@ func (e *Engine) ValidateService(req ServiceRequest, lookup Lookup) (Result, err
 	if err != nil || exempt {
 		return Result{Exempt: exempt}, err
 	}
-	review := &ServiceReview{
-		Operation: req.Operation, Namespace: req.Namespace,
-		Object: req.Object, OldObject: req.OldObject,
-		Config: &e.config, Lookup: lookup,
-	}
+	review := &ServiceReview{ServiceRequest: req, Config: &e.config, Lookup: lookup}
 	result := Result{Modes: map[PolicyID]Mode{}, Warnings: warnings}
 	for _, p := range e.policies {
 		if p.ValidateService != nil {
@@ -262,11 +253,7 @@ func (e *Engine) ValidateService(req ServiceRequest, lookup Lookup) (Result, err
 }
 
 func (e *Engine) statefulSetReview(req StatefulSetRequest, lookup Lookup) *StatefulSetReview {
-	return &StatefulSetReview{
-		Operation: req.Operation, Namespace: req.Namespace,
-		Object: req.Object, OldObject: req.OldObject,
-		Config: &e.config, Lookup: lookup,
-	}
+	return &StatefulSetReview{StatefulSetRequest: req, Config: &e.config, Lookup: lookup}
 }
 
 // appendFindings resolves issues against the policy's mode: a violation takes

@@ -340,7 +340,7 @@ func TestStorageClassMutateSkipsOtherOperations(t *testing.T) {
 			continue
 		}
 		copied := sts.DeepCopy()
-		review := &StatefulSetReview{Operation: Delete, Namespace: testNamespace, Object: sts, OldObject: sts, Config: e.Config(), Lookup: mkCluster()}
+		review := &StatefulSetReview{StatefulSetRequest: StatefulSetRequest{Operation: Delete, Namespace: testNamespace, Object: sts, OldObject: sts}, Config: e.Config(), Lookup: mkCluster()}
 		assert.Empty(t, p.MutateStatefulSet(review, copied), p.ID)
 		assert.Equal(t, sts, copied, p.ID)
 	}
